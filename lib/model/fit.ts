@@ -1,0 +1,180 @@
+import { setImmediate as yieldToEventLoop } from 'timers/promises';
+import { Matrix } from '../data/matrix';
+import { VaeError } from '../errors';
+import { AdamHyper, NativeModel } from '../native/binding';
+import { checkInteger, checkNumber } from './config';
+import { VaeConfig } from './types';
+
+/** Options of `vae.fit(data, options)`. */
+export interface FitOptions {
+  /** Passes over the data (default 10). */
+  epochs?: number;
+  /** Rows per Adam step (default 128); an epoch's last batch may be shorter. */
+  batchSize?: number;
+  /** Adam step size (default 1e-3). */
+  learningRate?: number;
+  /** Adam moment decay rates (defaults 0.9 and 0.999) and epsilon (default 1e-8). */
+  beta1?: number;
+  beta2?: number;
+  epsilon?: number;
+  /** Decoupled weight decay as in AdamW (default 0). */
+  weightDecay?: number;
+  /** Reshuffle rows every epoch (default true). */
+  shuffle?: boolean;
+  /** Rows evaluated after each epoch (valLoss, valReconstruction, valKl). */
+  validationData?: Float32Array | Matrix;
+  /** Stops training after the current batch; fit() then rejects with ERR_ABORTED. */
+  signal?: AbortSignal;
+  /** Called after each epoch; may return a Promise, which is awaited. */
+  onEpochEnd?: (stats: EpochStats) => void | Promise<void>;
+  /** Called for each batch, in order, shortly after it ran (batches are reported in groups). */
+  onBatchEnd?: (stats: BatchStats) => void;
+}
+
+/** One batch: per-sample means; loss = reconstruction + beta * kl. */
+export interface BatchStats {
+  epoch: number;
+  batch: number;
+  batchesPerEpoch: number;
+  loss: number;
+  reconstruction: number;
+  kl: number;
+}
+
+/** One epoch: per-sample means over the epoch's rows; loss = reconstruction + beta * kl. */
+export interface EpochStats {
+  epoch: number;
+  loss: number;
+  reconstruction: number;
+  kl: number;
+  valLoss?: number;
+  valReconstruction?: number;
+  valKl?: number;
+  seconds: number;
+  samplesPerSecond: number;
+}
+
+/** Rejection of an aborted fit(): `history` holds the epochs that completed. */
+export class FitAbortedError extends VaeError {
+  readonly history: EpochStats[];
+  constructor(history: EpochStats[], batch: number, epoch: number) {
+    super('ERR_ABORTED', `fit() was aborted during epoch ${epoch} after batch ${batch}; the model keeps the parameters of the last completed batch`);
+    this.history = history;
+  }
+}
+
+// Batches per native call: enough for ~100 ms of work so the overhead of a
+// round trip to the event loop stays negligible, few enough that progress and
+// abort are prompt.
+const TARGET_CHUNK_SECONDS = 0.1;
+const MAX_CHUNK_BATCHES = 4096;
+
+function resolveFitOptions(o: FitOptions) {
+  if (o === null || typeof o !== 'object') throw new VaeError('ERR_INVALID_ARGUMENT', 'Expected an object for options');
+  const hyper: AdamHyper = {
+    learningRate: checkNumber('options.learningRate', o.learningRate ?? 1e-3, 0, 10, true),
+    beta1: checkNumber('options.beta1', o.beta1 ?? 0.9, 0, 1 - 1e-9),
+    beta2: checkNumber('options.beta2', o.beta2 ?? 0.999, 0, 1 - 1e-12),
+    epsilon: checkNumber('options.epsilon', o.epsilon ?? 1e-8, 0, 1, true),
+    weightDecay: checkNumber('options.weightDecay', o.weightDecay ?? 0, 0, 1),
+  };
+  const callback = (name: string, f: unknown) => {
+    if (f !== undefined && typeof f !== 'function') throw new VaeError('ERR_INVALID_ARGUMENT', `Expected a function for options.${name}`);
+  };
+  callback('onEpochEnd', o.onEpochEnd);
+  callback('onBatchEnd', o.onBatchEnd);
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw new VaeError('ERR_INVALID_ARGUMENT', 'Expected an AbortSignal for options.signal');
+  if (o.shuffle !== undefined && typeof o.shuffle !== 'boolean') throw new VaeError('ERR_INVALID_ARGUMENT', 'Expected a boolean for options.shuffle');
+  return {
+    epochs: checkInteger('options.epochs', o.epochs ?? 10, 1, 1e6),
+    batchSize: checkInteger('options.batchSize', o.batchSize ?? 128, 1, 1 << 20),
+    shuffle: o.shuffle ?? true,
+    hyper,
+  };
+}
+
+/** Rejects data holding NaN or Infinity, scanning in slices so the event loop stays free. */
+async function assertFinite(m: Matrix, name: string): Promise<void> {
+  const slice = 1 << 20;
+  for (let start = 0; start < m.data.length; start += slice) {
+    const end = Math.min(m.data.length, start + slice);
+    for (let i = start; i < end; i++) {
+      const v = m.data[i];
+      if (v - v !== 0) {
+        throw new VaeError('ERR_NON_FINITE', `${name} holds ${v} at row ${Math.floor(i / m.cols)}, column ${i % m.cols}; training data must be finite`);
+      }
+    }
+    if (end < m.data.length) await yieldToEventLoop();
+  }
+}
+
+/** The training loop: the native side runs groups of batches, this side reports and stops. */
+export async function runFit(
+  native: NativeModel, config: VaeConfig, train: Matrix, validation: Matrix | undefined, options: FitOptions,
+): Promise<EpochStats[]> {
+  const { epochs, batchSize, shuffle, hyper } = resolveFitOptions(options);
+  const { signal, onEpochEnd, onBatchEnd } = options;
+  await assertFinite(train, 'data');
+  if (validation) await assertFinite(validation, 'options.validationData');
+
+  const history: EpochStats[] = [];
+  const batchesPerEpoch = Math.ceil(train.rows / batchSize);
+  const onAbort = () => native.cancel();
+  signal?.addEventListener('abort', onAbort);
+  try {
+    let chunk = 1;
+    for (let epoch = 1; epoch <= epochs; epoch++) {
+      if (signal?.aborted) throw new FitAbortedError(history, 0, epoch);
+      const started = process.hrtime.bigint();
+      native.beginEpoch(train.rows, shuffle);
+      let loss = 0, reconstruction = 0, kl = 0;
+      for (let batch = 0; batch < batchesPerEpoch; ) {
+        const count = Math.min(chunk, batchesPerEpoch - batch);
+        const stats = new Float64Array(3 * count);
+        const chunkStart = process.hrtime.bigint();
+        const done = await native.trainAsync(train.data, train.rows, batchSize, batch, count, hyper, stats);
+        const chunkSeconds = Number(process.hrtime.bigint() - chunkStart) / 1e9;
+        for (let i = 0; i < done; i++) {
+          const b = batch + i;
+          const rows = Math.min(batchSize, train.rows - b * batchSize);
+          loss += stats[3 * i] * rows;
+          reconstruction += stats[3 * i + 1] * rows;
+          kl += stats[3 * i + 2] * rows;
+          onBatchEnd?.({ epoch, batch: b + 1, batchesPerEpoch, loss: stats[3 * i], reconstruction: stats[3 * i + 1], kl: stats[3 * i + 2] });
+        }
+        batch += done;
+        if (done < count || signal?.aborted) throw new FitAbortedError(history, batch, epoch);
+        // Grow or shrink the group towards TARGET_CHUNK_SECONDS of work.
+        const perBatch = chunkSeconds / Math.max(1, done);
+        chunk = Math.max(1, Math.min(MAX_CHUNK_BATCHES, Math.round(TARGET_CHUNK_SECONDS / Math.max(perBatch, 1e-6))));
+      }
+      const stats: EpochStats = {
+        epoch,
+        loss: loss / train.rows,
+        reconstruction: reconstruction / train.rows,
+        kl: kl / train.rows,
+        seconds: 0,
+        samplesPerSecond: 0,
+      };
+      const trainSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+      if (validation) {
+        const sums = await native.evaluateAsync(validation.data, validation.rows, config.seed);
+        stats.valReconstruction = sums[0] / validation.rows;
+        stats.valKl = sums[1] / validation.rows;
+        stats.valLoss = stats.valReconstruction + config.beta * stats.valKl;
+      }
+      stats.seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      stats.samplesPerSecond = train.rows / trainSeconds;
+      history.push(stats);
+      await onEpochEnd?.(stats);
+    }
+    return history;
+  } catch (err) {
+    if (err instanceof FitAbortedError) throw err;
+    const e = err as { code?: string; history?: EpochStats[] };
+    if (e && typeof e === 'object') e.history = history;
+    throw err;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
+}

@@ -1,0 +1,161 @@
+/**
+ * The raw native surface, declared once. Only lib/ talks to it; users see the
+ * classes that wrap it. [sync] methods run on the calling thread; [async]
+ * methods run on libuv's pool and return Promises. Typed arrays are read and
+ * written in place (no copies), honouring byteOffset.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { VaeError } from '../errors';
+
+export interface NativeModelConfig {
+  inputDim: number;
+  latentDim: number;
+  encoderLayers: number[];
+  decoderLayers: number[];
+  activation: number; // index into ACTIVATIONS
+  likelihood: number; // 0 bernoulli, 1 gaussian
+  beta: number;
+  seed: number;
+  threads: number;
+}
+
+export interface AdamHyper {
+  learningRate: number;
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+  weightDecay: number;
+}
+
+export interface NativeModel {
+  readonly paramCount: number;
+  /** [sync] */ setThreads(threads: number): void;
+  /** [sync] */ copyParams(dst: Float32Array): void;
+  /** [sync] */ setParams(src: Float32Array): void;
+  /** [sync] returns the Adam step; rngState receives 12 words */
+  copyOptimizer(m: Float32Array, v: Float32Array, rngState: Uint32Array): number;
+  /** [sync] */ setOptimizer(m: Float32Array, v: Float32Array, rngState: Uint32Array, step: number): void;
+  /** [sync] */ encode(x: Float32Array, rows: number, mean: Float32Array, logVar: Float32Array | null): void;
+  /** [async] */ encodeAsync(x: Float32Array, rows: number, mean: Float32Array, logVar: Float32Array | null): Promise<void>;
+  /** [sync] */ decode(z: Float32Array, rows: number, out: Float32Array): void;
+  /** [async] */ decodeAsync(z: Float32Array, rows: number, out: Float32Array): Promise<void>;
+  /** [sync] eps null: z = mean */
+  reconstruct(x: Float32Array, rows: number, eps: Float32Array | null, out: Float32Array): void;
+  /** [async] */ reconstructAsync(x: Float32Array, rows: number, eps: Float32Array | null, out: Float32Array): Promise<void>;
+  /** [sync] returns [reconstruction sum, KL sum] */
+  evaluate(x: Float32Array, rows: number, seed: number): Float64Array;
+  /** [async] */ evaluateAsync(x: Float32Array, rows: number, seed: number): Promise<Float64Array>;
+  /** [sync] new permutation from the training RNG */
+  beginEpoch(rows: number, shuffle: boolean): void;
+  /** [async] trains `count` batches; stats gets [loss, rec, kl] per batch; resolves with the number run */
+  trainAsync(
+    data: Float32Array, rows: number, batchSize: number, firstBatch: number, count: number,
+    hyper: AdamHyper, stats: Float64Array,
+  ): Promise<number>;
+  /** [sync] asks a running trainAsync to stop after its current batch */
+  cancel(): void;
+  /** [sync] loss sums with given noise; grads (optional) receives the gradient of the per-sample mean loss */
+  lossAndGradients(x: Float32Array, rows: number, eps: Float32Array, grads: Float32Array | null): Float64Array;
+}
+
+export interface NativeOps {
+  /** backend: 0 auto, 1 scalar, 2 avx2, 3 reference triple loop */
+  sgemm(
+    transA: number, transB: number, M: number, N: number, K: number, alpha: number,
+    A: Float32Array, lda: number, B: Float32Array, ldb: number, beta: number, C: Float32Array, ldc: number,
+    threads: number, backend: number,
+  ): void;
+  denseForward(out: Float32Array, input: Float32Array, W: Float32Array, b: Float32Array, B: number, K: number, N: number): void;
+  denseBackward(
+    din: Float32Array | null, dW: Float32Array, db: Float32Array, dout: Float32Array, input: Float32Array,
+    W: Float32Array, B: number, K: number, N: number,
+  ): void;
+  activationForward(kind: number, out: Float32Array, input: Float32Array): void;
+  activationBackward(kind: number, din: Float32Array, dout: Float32Array, out: Float32Array): void;
+  gaussianHeadForward(mean: Float32Array, logvar: Float32Array, head: Float32Array, B: number, d: number): void;
+  gaussianHeadBackward(dhead: Float32Array, dmean: Float32Array, dlogvar: Float32Array, B: number, d: number): void;
+  reparameterizeForward(z: Float32Array, mean: Float32Array, logvar: Float32Array, eps: Float32Array): void;
+  reparameterizeBackward(dmean: Float32Array, dlogvar: Float32Array, dz: Float32Array, logvar: Float32Array, eps: Float32Array): void;
+  klForward(mean: Float32Array, logvar: Float32Array): number;
+  klBackward(dmean: Float32Array, dlogvar: Float32Array, mean: Float32Array, logvar: Float32Array, scale: number): void;
+  /** kind: 0 bernoulli (BCE from logits), 1 gaussian (SSE / 2) */
+  lossForward(kind: number, pred: Float32Array, target: Float32Array): number;
+  lossBackward(kind: number, dpred: Float32Array, pred: Float32Array, target: Float32Array, scale: number): void;
+  adamUpdate(
+    params: Float32Array, grads: Float32Array, m: Float32Array, v: Float32Array, hyper: AdamHyper, step: number,
+    threads: number,
+  ): void;
+}
+
+export interface NativeBinding {
+  NativeModel: new (config: NativeModelConfig) => NativeModel;
+  ops: NativeOps;
+  cpuInfo(): { avx2Fma: boolean; gemmBackend: string; hardwareThreads: number };
+}
+
+/** The package root: the nearest directory above this file with our package.json. */
+export function packageRoot(): string {
+  let dir = __dirname;
+  for (;;) {
+    const candidate = path.join(dir, 'package.json');
+    if (fs.existsSync(candidate)) {
+      try {
+        if (JSON.parse(fs.readFileSync(candidate, 'utf8')).name === 'vae-node') return dir;
+      } catch {
+        // not ours; keep walking up
+      }
+    }
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new VaeError('ERR_NATIVE', `vae-node: cannot find the package root above ${__dirname}`);
+    dir = parent;
+  }
+}
+
+let cached: NativeBinding | undefined;
+
+/**
+ * Loads the addon, trying in order: $VAE_NODE_BINARY, prebuilds/<platform>-<arch>,
+ * build/Release (node-gyp), build-cmake/Release and build/Debug (cmake-js developer builds).
+ * On failure one error lists every path tried, why each failed, and how to rebuild.
+ */
+export function loadBinding(): NativeBinding {
+  if (cached) return cached;
+  const root = packageRoot();
+  const candidates = [
+    process.env.VAE_NODE_BINARY,
+    path.join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'vae_native.node'),
+    path.join(root, 'build', 'Release', 'vae_native.node'),
+    path.join(root, 'build-cmake', 'Release', 'vae_native.node'),
+    path.join(root, 'build-cmake', 'Debug', 'vae_native.node'),
+    path.join(root, 'build', 'Debug', 'vae_native.node'),
+  ].filter((p): p is string => Boolean(p));
+  const failures: string[] = [];
+  for (const file of candidates) {
+    if (!fs.existsSync(file)) {
+      failures.push(`  ${file}: not found`);
+      continue;
+    }
+    try {
+      cached = require(file) as NativeBinding;
+      return cached;
+    } catch (err) {
+      failures.push(`  ${file}: ${(err as Error).message.split('\n')[0]}`);
+    }
+  }
+  throw new VaeError(
+    'ERR_NATIVE',
+    `vae-node could not load its native addon. Tried:\n${failures.join('\n')}\n` +
+      `Rebuild it with \`npm rebuild vae-node\` (or \`npx node-gyp rebuild\` in ${root}); ` +
+      'building needs python3, make and a C++17 compiler.',
+  );
+}
+
+/** Re-throws an error from native code as a VaeError with the same code. */
+export function rethrowNative(err: unknown): never {
+  if (err instanceof VaeError) throw err;
+  const e = err as { code?: string; message?: string };
+  const codes = ['ERR_INVALID_ARGUMENT', 'ERR_NON_FINITE', 'ERR_BUSY', 'ERR_ABORTED', 'ERR_DIVERGED', 'ERR_NATIVE'];
+  const code = codes.includes(e?.code ?? '') ? (e.code as VaeError['code']) : 'ERR_NATIVE';
+  throw new VaeError(code, e?.message ?? String(err), { cause: err });
+}

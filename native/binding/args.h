@@ -1,0 +1,103 @@
+// Argument conversion for the binding layer. TypeScript validates first and
+// names the user's arguments; these cheap re-checks only guarantee that no
+// call can read or write out of bounds. With C++ exceptions disabled, every
+// helper returns false after scheduling a JS exception; callers return at once.
+#pragma once
+#include <napi.h>
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+namespace vae_binding {
+
+// Creates an Error with a `.code` property (the JS side maps it to VaeError).
+inline Napi::Error make_error(Napi::Env env, const std::string& code, const std::string& message) {
+  Napi::Error error = Napi::Error::New(env, message);
+  error.Set("code", Napi::String::New(env, code));
+  return error;
+}
+
+inline void throw_error(Napi::Env env, const std::string& code, const std::string& message) {
+  make_error(env, code, message).ThrowAsJavaScriptException();
+}
+
+inline void throw_type(Napi::Env env, const std::string& name, const std::string& expected) {
+  Napi::TypeError error = Napi::TypeError::New(env, "Expected " + expected + " for " + name);
+  error.Set("code", Napi::String::New(env, "ERR_INVALID_ARGUMENT"));
+  error.ThrowAsJavaScriptException();
+}
+
+struct F32 {
+  float* data = nullptr;
+  int64_t length = 0;
+};
+
+// A Float32Array (any byteOffset) with at least min_length elements; when
+// nullable, null/undefined gives an empty view.
+inline bool get_f32(const Napi::CallbackInfo& info, size_t index, const char* name, int64_t min_length,
+                    F32* out, bool nullable = false) {
+  Napi::Value v = info[index];
+  if (nullable && (v.IsNull() || v.IsUndefined())) {
+    *out = F32{};
+    return true;
+  }
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+    throw_type(info.Env(), name, "a Float32Array");
+    return false;
+  }
+  Napi::Float32Array array = v.As<Napi::Float32Array>();
+  out->data = array.Data();
+  out->length = static_cast<int64_t>(array.ElementLength());
+  if (out->length < min_length) {
+    throw_type(info.Env(), name, "a Float32Array of at least " + std::to_string(min_length) + " elements");
+    return false;
+  }
+  return true;
+}
+
+inline bool get_f64_array(const Napi::CallbackInfo& info, size_t index, const char* name, int64_t min_length,
+                          double** data) {
+  Napi::Value v = info[index];
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
+      static_cast<int64_t>(v.As<Napi::Float64Array>().ElementLength()) < min_length) {
+    throw_type(info.Env(), name, "a Float64Array of at least " + std::to_string(min_length) + " elements");
+    return false;
+  }
+  *data = v.As<Napi::Float64Array>().Data();
+  return true;
+}
+
+// An integer-valued number in [lo, hi].
+inline bool get_int(const Napi::CallbackInfo& info, size_t index, const char* name, int64_t lo, int64_t hi,
+                    int64_t* out) {
+  Napi::Value v = info[index];
+  if (!v.IsNumber()) {
+    throw_type(info.Env(), name, "an integer");
+    return false;
+  }
+  const double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= static_cast<double>(lo) && d <= static_cast<double>(hi)) || d != static_cast<double>(static_cast<int64_t>(d))) {
+    throw_type(info.Env(), name, "an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+    return false;
+  }
+  *out = static_cast<int64_t>(d);
+  return true;
+}
+
+inline bool get_number(const Napi::CallbackInfo& info, size_t index, const char* name, double* out) {
+  Napi::Value v = info[index];
+  if (!v.IsNumber() || !std::isfinite(v.As<Napi::Number>().DoubleValue())) {
+    throw_type(info.Env(), name, "a finite number");
+    return false;
+  }
+  *out = v.As<Napi::Number>().DoubleValue();
+  return true;
+}
+
+inline double get_prop_number(Napi::Object o, const char* key, double fallback) {
+  Napi::Value v = o.Get(key);
+  return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : fallback;
+}
+
+}  // namespace vae_binding

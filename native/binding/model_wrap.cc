@@ -1,0 +1,434 @@
+// JS class NativeModel: a thin wrapper over vae::Model. Sync methods [sync]
+// run on the calling thread (small batches); *Async methods [async] run on
+// libuv's pool and return Promises. While training runs, every other method
+// throws ERR_BUSY: training mutates the parameters from another thread.
+#include <napi.h>
+
+#include <atomic>
+#include <memory>
+
+#include "binding/args.h"
+#include "binding/promise_worker.h"
+#include "core/model.h"
+
+namespace vae_binding {
+namespace {
+
+using vae::Model;
+
+class NativeModel : public Napi::ObjectWrap<NativeModel> {
+ public:
+  static Napi::Function define(Napi::Env env) {
+    return DefineClass(env, "NativeModel",
+                       {
+                           InstanceAccessor<&NativeModel::param_count>("paramCount"),
+                           InstanceMethod<&NativeModel::set_threads>("setThreads"),
+                           InstanceMethod<&NativeModel::copy_params>("copyParams"),
+                           InstanceMethod<&NativeModel::set_params>("setParams"),
+                           InstanceMethod<&NativeModel::copy_optimizer>("copyOptimizer"),
+                           InstanceMethod<&NativeModel::set_optimizer>("setOptimizer"),
+                           InstanceMethod<&NativeModel::encode>("encode"),
+                           InstanceMethod<&NativeModel::encode_async>("encodeAsync"),
+                           InstanceMethod<&NativeModel::decode>("decode"),
+                           InstanceMethod<&NativeModel::decode_async>("decodeAsync"),
+                           InstanceMethod<&NativeModel::reconstruct>("reconstruct"),
+                           InstanceMethod<&NativeModel::reconstruct_async>("reconstructAsync"),
+                           InstanceMethod<&NativeModel::evaluate>("evaluate"),
+                           InstanceMethod<&NativeModel::evaluate_async>("evaluateAsync"),
+                           InstanceMethod<&NativeModel::begin_epoch>("beginEpoch"),
+                           InstanceMethod<&NativeModel::train_async>("trainAsync"),
+                           InstanceMethod<&NativeModel::cancel>("cancel"),
+                           InstanceMethod<&NativeModel::loss_and_gradients>("lossAndGradients"),
+                       });
+  }
+
+  explicit NativeModel(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeModel>(info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsObject()) {
+      throw_type(env, "config", "an object");
+      return;
+    }
+    Napi::Object o = info[0].As<Napi::Object>();
+    vae::ModelConfig c;
+    c.input_dim = static_cast<int>(get_prop_number(o, "inputDim", -1));
+    c.latent_dim = static_cast<int>(get_prop_number(o, "latentDim", -1));
+    if (!read_layers(o, "encoderLayers", &c.encoder_layers) || !read_layers(o, "decoderLayers", &c.decoder_layers))
+      return;
+    c.activation = static_cast<vae::Activation>(static_cast<int>(get_prop_number(o, "activation", -1)));
+    c.likelihood = static_cast<vae::Likelihood>(static_cast<int>(get_prop_number(o, "likelihood", -1)));
+    c.beta = static_cast<float>(get_prop_number(o, "beta", -1));
+    c.seed = static_cast<uint64_t>(get_prop_number(o, "seed", 0));
+    c.threads = static_cast<int>(get_prop_number(o, "threads", 1));
+    const std::string problem = vae::validate_config(c);
+    if (!problem.empty()) {
+      throw_error(env, "ERR_INVALID_ARGUMENT", "Invalid model config: " + problem);
+      return;
+    }
+    try {
+      model_ = std::make_unique<Model>(c);
+    } catch (const std::bad_alloc&) {
+      throw_error(env, "ERR_NATIVE", "out of memory while allocating the model's parameters");
+    }
+  }
+
+ private:
+  bool read_layers(Napi::Object o, const char* key, std::vector<int>* out) {
+    Napi::Value v = o.Get(key);
+    if (!v.IsArray()) {
+      throw_type(Env(), key, "an array of layer widths");
+      return false;
+    }
+    Napi::Array a = v.As<Napi::Array>();
+    out->clear();
+    for (uint32_t i = 0; i < a.Length(); i++) {
+      Napi::Value w = a.Get(i);
+      out->push_back(w.IsNumber() ? w.As<Napi::Number>().Int32Value() : -1);
+    }
+    return true;
+  }
+
+  // Every method but the training ones refuses to run while training.
+  bool ensure_idle(Napi::Env env) {
+    if (!model_) {
+      throw_error(env, "ERR_NATIVE", "the model was not constructed");
+      return false;
+    }
+    if (busy_.load()) {
+      throw_error(env, "ERR_BUSY", "the model is training; wait for fit() to settle before using it");
+      return false;
+    }
+    return true;
+  }
+
+  // Input rows after the native finiteness check; returns false having thrown.
+  bool check_finite(Napi::Env env, const char* name, const float* x, int64_t n, int cols) {
+    const int64_t bad = vae::find_non_finite(x, n);
+    if (bad < 0) return true;
+    throw_error(env, "ERR_NON_FINITE", std::string(name) + " contains a non-finite value (NaN or Infinity) at row " +
+                                           std::to_string(bad / cols) + ", column " + std::to_string(bad % cols));
+    return false;
+  }
+
+  static TaskError finite_error(const char* name, const float* x, int64_t n, int cols) {
+    const int64_t bad = vae::find_non_finite(x, n);
+    if (bad < 0) return {};
+    return {"ERR_NON_FINITE", std::string(name) + " contains a non-finite value (NaN or Infinity) at row " +
+                                  std::to_string(bad / cols) + ", column " + std::to_string(bad % cols)};
+  }
+
+  Napi::Value param_count(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), model_ ? static_cast<double>(model_->param_count()) : 0.0);
+  }
+
+  Napi::Value set_threads(const Napi::CallbackInfo& info) {
+    int64_t threads;
+    if (!ensure_idle(info.Env()) || !get_int(info, 0, "threads", 1, 1024, &threads)) return info.Env().Undefined();
+    model_->set_threads(static_cast<int>(threads));
+    return info.Env().Undefined();
+  }
+
+  // [sync] copyParams(dst: Float32Array)
+  Napi::Value copy_params(const Napi::CallbackInfo& info) {
+    F32 dst;
+    if (!ensure_idle(info.Env()) || !get_f32(info, 0, "params", model_->param_count(), &dst)) return info.Env().Undefined();
+    std::copy(model_->params(), model_->params() + model_->param_count(), dst.data);
+    return info.Env().Undefined();
+  }
+
+  // [sync] setParams(src: Float32Array)
+  Napi::Value set_params(const Napi::CallbackInfo& info) {
+    F32 src;
+    if (!ensure_idle(info.Env()) || !get_f32(info, 0, "params", model_->param_count(), &src)) return info.Env().Undefined();
+    if (!check_finite(info.Env(), "params", src.data, model_->param_count(), 1)) return info.Env().Undefined();
+    std::copy(src.data, src.data + model_->param_count(), model_->params());
+    return info.Env().Undefined();
+  }
+
+  // [sync] copyOptimizer(m, v, rngState: Uint32Array(12)) -> step
+  Napi::Value copy_optimizer(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    F32 m, v;
+    const int64_t n = model_ ? model_->param_count() : 0;
+    if (!ensure_idle(env) || !get_f32(info, 0, "m", n, &m) || !get_f32(info, 1, "v", n, &v)) return env.Undefined();
+    if (!info[2].IsTypedArray() || info[2].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array ||
+        info[2].As<Napi::Uint32Array>().ElementLength() < 2 * vae::Rng::kStateWords) {
+      throw_type(env, "rngState", "a Uint32Array of 12 elements");
+      return env.Undefined();
+    }
+    std::copy(model_->adam_m(), model_->adam_m() + n, m.data);
+    std::copy(model_->adam_v(), model_->adam_v() + n, v.data);
+    uint64_t words[vae::Rng::kStateWords];
+    model_->train_rng().get_state(words);
+    uint32_t* out = info[2].As<Napi::Uint32Array>().Data();
+    for (int i = 0; i < vae::Rng::kStateWords; i++) {
+      out[2 * i] = static_cast<uint32_t>(words[i]);
+      out[2 * i + 1] = static_cast<uint32_t>(words[i] >> 32);
+    }
+    return Napi::Number::New(env, static_cast<double>(model_->adam_step()));
+  }
+
+  // [sync] setOptimizer(m, v, rngState, step)
+  Napi::Value set_optimizer(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    F32 m, v;
+    int64_t step;
+    const int64_t n = model_ ? model_->param_count() : 0;
+    if (!ensure_idle(env) || !get_f32(info, 0, "m", n, &m) || !get_f32(info, 1, "v", n, &v) ||
+        !get_int(info, 3, "step", 0, int64_t(1) << 52, &step))
+      return env.Undefined();
+    if (!info[2].IsTypedArray() || info[2].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array ||
+        info[2].As<Napi::Uint32Array>().ElementLength() < 2 * vae::Rng::kStateWords) {
+      throw_type(env, "rngState", "a Uint32Array of 12 elements");
+      return env.Undefined();
+    }
+    std::copy(m.data, m.data + n, model_->adam_m());
+    std::copy(v.data, v.data + n, model_->adam_v());
+    const uint32_t* in = info[2].As<Napi::Uint32Array>().Data();
+    uint64_t words[vae::Rng::kStateWords];
+    for (int i = 0; i < vae::Rng::kStateWords; i++) words[i] = in[2 * i] | (static_cast<uint64_t>(in[2 * i + 1]) << 32);
+    model_->train_rng().set_state(words);
+    model_->adam_step() = step;
+    return env.Undefined();
+  }
+
+  // Shared argument parsing of the inference calls: (input, rows, ...outputs).
+  struct Io {
+    F32 in, out, out2;
+    int64_t rows = 0;
+  };
+  bool parse_rows(const Napi::CallbackInfo& info, const char* in_name, int in_cols, Io* io) {
+    return ensure_idle(info.Env()) && get_int(info, 1, "rows", 1, int64_t(1) << 40, &io->rows) &&
+           get_f32(info, 0, in_name, io->rows * in_cols, &io->in) &&
+           check_finite(info.Env(), in_name, io->in.data, io->rows * in_cols, in_cols);
+  }
+
+  // [sync] encode(x, rows, mean, logVar | null)
+  Napi::Value encode(const Napi::CallbackInfo& info) {
+    Io io;
+    const int n = model_ ? model_->config().input_dim : 0, d = model_ ? model_->config().latent_dim : 0;
+    if (!parse_rows(info, "x", n, &io) || !get_f32(info, 2, "mean", io.rows * d, &io.out) ||
+        !get_f32(info, 3, "logVar", io.rows * d, &io.out2, true))
+      return info.Env().Undefined();
+    model_->encode(io.in.data, io.rows, io.out.data, io.out2.data);
+    return info.Env().Undefined();
+  }
+
+  // [async] encodeAsync(x, rows, mean, logVar | null) -> Promise<void>
+  Napi::Value encode_async(const Napi::CallbackInfo& info) {
+    Io io;
+    const int n = model_ ? model_->config().input_dim : 0, d = model_ ? model_->config().latent_dim : 0;
+    if (!ensure_idle(info.Env()) || !get_int(info, 1, "rows", 1, int64_t(1) << 40, &io.rows) ||
+        !get_f32(info, 0, "x", io.rows * n, &io.in) || !get_f32(info, 2, "mean", io.rows * d, &io.out) ||
+        !get_f32(info, 3, "logVar", io.rows * d, &io.out2, true))
+      return info.Env().Undefined();
+    Model* model = model_.get();
+    auto* worker = new PromiseWorker(
+        info.Env(),
+        [=]() {
+          TaskError e = finite_error("x", io.in.data, io.rows * n, n);
+          if (e.code.empty()) model->encode(io.in.data, io.rows, io.out.data, io.out2.data);
+          return e;
+        },
+        nullptr);
+    return start(worker, info, 4);
+  }
+
+  // [sync] decode(z, rows, out)
+  Napi::Value decode(const Napi::CallbackInfo& info) {
+    Io io;
+    const int n = model_ ? model_->config().input_dim : 0, d = model_ ? model_->config().latent_dim : 0;
+    if (!parse_rows(info, "z", d, &io) || !get_f32(info, 2, "out", io.rows * n, &io.out)) return info.Env().Undefined();
+    model_->decode(io.in.data, io.rows, io.out.data);
+    return info.Env().Undefined();
+  }
+
+  // [async] decodeAsync(z, rows, out) -> Promise<void>
+  Napi::Value decode_async(const Napi::CallbackInfo& info) {
+    Io io;
+    const int n = model_ ? model_->config().input_dim : 0, d = model_ ? model_->config().latent_dim : 0;
+    if (!ensure_idle(info.Env()) || !get_int(info, 1, "rows", 1, int64_t(1) << 40, &io.rows) ||
+        !get_f32(info, 0, "z", io.rows * d, &io.in) || !get_f32(info, 2, "out", io.rows * n, &io.out))
+      return info.Env().Undefined();
+    Model* model = model_.get();
+    auto* worker = new PromiseWorker(
+        info.Env(),
+        [=]() {
+          TaskError e = finite_error("z", io.in.data, io.rows * d, d);
+          if (e.code.empty()) model->decode(io.in.data, io.rows, io.out.data);
+          return e;
+        },
+        nullptr);
+    return start(worker, info, 3);
+  }
+
+  // [sync] reconstruct(x, rows, eps | null, out)
+  Napi::Value reconstruct(const Napi::CallbackInfo& info) {
+    Io io;
+    const int n = model_ ? model_->config().input_dim : 0, d = model_ ? model_->config().latent_dim : 0;
+    if (!parse_rows(info, "x", n, &io) || !get_f32(info, 2, "eps", io.rows * d, &io.out2, true) ||
+        !get_f32(info, 3, "out", io.rows * n, &io.out))
+      return info.Env().Undefined();
+    if (io.out2.data && !check_finite(info.Env(), "eps", io.out2.data, io.rows * d, d)) return info.Env().Undefined();
+    model_->reconstruct(io.in.data, io.rows, io.out2.data, io.out.data);
+    return info.Env().Undefined();
+  }
+
+  // [async] reconstructAsync(x, rows, eps | null, out) -> Promise<void>
+  Napi::Value reconstruct_async(const Napi::CallbackInfo& info) {
+    Io io;
+    const int n = model_ ? model_->config().input_dim : 0, d = model_ ? model_->config().latent_dim : 0;
+    if (!ensure_idle(info.Env()) || !get_int(info, 1, "rows", 1, int64_t(1) << 40, &io.rows) ||
+        !get_f32(info, 0, "x", io.rows * n, &io.in) || !get_f32(info, 2, "eps", io.rows * d, &io.out2, true) ||
+        !get_f32(info, 3, "out", io.rows * n, &io.out))
+      return info.Env().Undefined();
+    Model* model = model_.get();
+    auto* worker = new PromiseWorker(
+        info.Env(),
+        [=]() {
+          TaskError e = finite_error("x", io.in.data, io.rows * n, n);
+          if (e.code.empty() && io.out2.data) e = finite_error("eps", io.out2.data, io.rows * d, d);
+          if (e.code.empty()) model->reconstruct(io.in.data, io.rows, io.out2.data, io.out.data);
+          return e;
+        },
+        nullptr);
+    return start(worker, info, 4);
+  }
+
+  // [sync] evaluate(x, rows, seed) -> Float64Array [reconstructionSum, klSum]
+  Napi::Value evaluate(const Napi::CallbackInfo& info) {
+    Io io;
+    int64_t seed;
+    const int n = model_ ? model_->config().input_dim : 0;
+    if (!parse_rows(info, "x", n, &io) || !get_int(info, 2, "seed", 0, (int64_t(1) << 53) - 1, &seed))
+      return info.Env().Undefined();
+    const vae::LossSums sums = model_->evaluate(io.in.data, io.rows, static_cast<uint64_t>(seed));
+    return sums_array(info.Env(), sums);
+  }
+
+  // [async] evaluateAsync(x, rows, seed) -> Promise<Float64Array>
+  Napi::Value evaluate_async(const Napi::CallbackInfo& info) {
+    Io io;
+    int64_t seed;
+    const int n = model_ ? model_->config().input_dim : 0;
+    if (!ensure_idle(info.Env()) || !get_int(info, 1, "rows", 1, int64_t(1) << 40, &io.rows) ||
+        !get_f32(info, 0, "x", io.rows * n, &io.in) || !get_int(info, 2, "seed", 0, (int64_t(1) << 53) - 1, &seed))
+      return info.Env().Undefined();
+    Model* model = model_.get();
+    auto sums = std::make_shared<vae::LossSums>();
+    auto* worker = new PromiseWorker(
+        info.Env(),
+        [=]() {
+          TaskError e = finite_error("x", io.in.data, io.rows * n, n);
+          if (e.code.empty()) *sums = model->evaluate(io.in.data, io.rows, static_cast<uint64_t>(seed));
+          return e;
+        },
+        [sums](Napi::Env env) { return sums_array(env, *sums); });
+    return start(worker, info, 1);
+  }
+
+  // [sync] beginEpoch(rows, shuffle)
+  Napi::Value begin_epoch(const Napi::CallbackInfo& info) {
+    int64_t rows;
+    if (!ensure_idle(info.Env()) || !get_int(info, 0, "rows", 1, INT32_MAX, &rows)) return info.Env().Undefined();
+    model_->begin_epoch(rows, info[1].ToBoolean().Value());
+    return info.Env().Undefined();
+  }
+
+  // [async] trainAsync(data, rows, batchSize, firstBatch, count, hyper, stats: Float64Array(3 * count))
+  //   -> Promise<number of batches completed>
+  Napi::Value train_async(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    F32 data;
+    int64_t rows, batch_size, first_batch, count;
+    double* stats;
+    const int n = model_ ? model_->config().input_dim : 0;
+    if (!ensure_idle(env) || !get_int(info, 1, "rows", 1, INT32_MAX, &rows) ||
+        !get_f32(info, 0, "data", rows * n, &data) || !get_int(info, 2, "batchSize", 1, 1 << 20, &batch_size) ||
+        !get_int(info, 3, "firstBatch", 0, INT32_MAX, &first_batch) || !get_int(info, 4, "count", 1, 1 << 20, &count) ||
+        !get_f64_array(info, 6, "stats", 3 * count, &stats))
+      return env.Undefined();
+    if (!info[5].IsObject()) {
+      throw_type(env, "hyper", "an object");
+      return env.Undefined();
+    }
+    Napi::Object h = info[5].As<Napi::Object>();
+    vae::AdamHyper hyper;
+    hyper.lr = static_cast<float>(get_prop_number(h, "learningRate", 1e-3));
+    hyper.beta1 = static_cast<float>(get_prop_number(h, "beta1", 0.9));
+    hyper.beta2 = static_cast<float>(get_prop_number(h, "beta2", 0.999));
+    hyper.eps = static_cast<float>(get_prop_number(h, "epsilon", 1e-8));
+    hyper.weight_decay = static_cast<float>(get_prop_number(h, "weightDecay", 0));
+
+    Model* model = model_.get();
+    std::atomic<bool>* cancel = &cancel_;
+    cancel_.store(false);
+    busy_.store(true);
+    auto done = std::make_shared<int>(0);
+    auto* worker = new PromiseWorker(
+        env,
+        [=]() -> TaskError {
+          std::vector<vae::BatchStats> out(static_cast<size_t>(count));
+          std::string error;
+          const int ran = model->train_batches(data.data, rows, static_cast<int>(batch_size), first_batch,
+                                               static_cast<int>(count), hyper, out.data(), cancel, &error);
+          if (ran < 0) return {"ERR_DIVERGED", error};
+          for (int i = 0; i < ran; i++) {
+            stats[3 * i] = out[i].loss;
+            stats[3 * i + 1] = out[i].reconstruction;
+            stats[3 * i + 2] = out[i].kl;
+          }
+          *done = ran;
+          return {};
+        },
+        [done](Napi::Env env) { return Napi::Number::New(env, *done); });
+    worker->on_settled = [this]() { busy_.store(false); };
+    return start(worker, info, 7);
+  }
+
+  // [sync] cancel(): asks a running trainAsync to stop after the current batch.
+  Napi::Value cancel(const Napi::CallbackInfo& info) {
+    cancel_.store(true);
+    return info.Env().Undefined();
+  }
+
+  // [sync] lossAndGradients(x, rows, eps, grads | null) -> Float64Array [recSum, klSum]
+  Napi::Value loss_and_gradients(const Napi::CallbackInfo& info) {
+    Io io;
+    F32 eps, grads;
+    const int n = model_ ? model_->config().input_dim : 0, d = model_ ? model_->config().latent_dim : 0;
+    if (!parse_rows(info, "x", n, &io) || !get_f32(info, 2, "eps", io.rows * d, &eps) ||
+        !get_f32(info, 3, "grads", model_->param_count(), &grads, true))
+      return info.Env().Undefined();
+    if (io.rows > (1 << 20)) {
+      throw_type(info.Env(), "rows", "at most 1048576 rows");
+      return info.Env().Undefined();
+    }
+    return sums_array(info.Env(), model_->loss_and_gradients(io.in.data, static_cast<int>(io.rows), eps.data, grads.data));
+  }
+
+  static Napi::Value sums_array(Napi::Env env, const vae::LossSums& sums) {
+    Napi::Float64Array out = Napi::Float64Array::New(env, 2);
+    out[0] = sums.reconstruction;
+    out[1] = sums.kl;
+    return out;
+  }
+
+  // Keeps this object and the first n_args arguments alive, then queues.
+  Napi::Value start(PromiseWorker* worker, const Napi::CallbackInfo& info, size_t n_args) {
+    worker->keep(info.This());
+    for (size_t i = 0; i < n_args && i < info.Length(); i++)
+      if (info[i].IsObject()) worker->keep(info[i]);
+    return worker->start();
+  }
+
+  std::unique_ptr<Model> model_;
+  std::atomic<bool> busy_{false}, cancel_{false};
+};
+
+}  // namespace
+
+void register_model(Napi::Env env, Napi::Object exports) {
+  exports.Set("NativeModel", NativeModel::define(env));
+}
+
+}  // namespace vae_binding

@@ -1,0 +1,46 @@
+// Single-precision matrix multiply, row-major, BLAS-like semantics:
+//   C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C[M,N]
+// op(X) is X or X^T. lda/ldb/ldc are row strides of the stored matrices.
+// beta == 0 overwrites C (C may hold garbage or NaN); beta == 1 accumulates.
+// Threads split M and N only (never K), so the result is bit-identical for any
+// thread count.
+#pragma once
+
+namespace vae {
+
+enum class Trans { N, T };
+enum class GemmBackend { Auto, Scalar, Avx2 };
+
+// Optional elementwise function applied to C after the bias (fused epilogue).
+enum class GemmActivation { None, Relu };
+
+struct GemmArgs {
+  Trans trans_a = Trans::N, trans_b = Trans::N;
+  int M = 0, N = 0, K = 0;
+  float alpha = 1.0f;
+  const float* A = nullptr; int lda = 0;
+  const float* B = nullptr; int ldb = 0;
+  float beta = 0.0f;
+  float* C = nullptr; int ldc = 0;
+  // Fused epilogue, applied once per element after alpha*op(A)*op(B) + beta*C:
+  //   C[i][j] += bias[j] (when bias != nullptr; bias has N entries), then act.
+  const float* bias = nullptr;
+  GemmActivation act = GemmActivation::None;
+};
+
+// Multi-threaded on the shared pool with at most `threads` threads (small
+// problems run on the calling thread). GemmBackend::Avx2 on a CPU without
+// AVX2+FMA falls back to Scalar. Safe to call concurrently from several threads.
+void sgemm(const GemmArgs& g, int threads, GemmBackend backend = GemmBackend::Auto);
+
+// The plain triple loop (double accumulation): the oracle in tests. Honours
+// bias and act too.
+void sgemm_reference(const GemmArgs& g);
+
+// True when the CPU has AVX2 and FMA and the OS saves YMM state (XGETBV).
+bool cpu_has_avx2_fma();
+
+// Name of the backend Auto selects ("avx2-fma" or "scalar").
+const char* gemm_backend_name();
+
+}  // namespace vae

@@ -1,0 +1,301 @@
+#include "core/model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+namespace vae {
+
+namespace {
+constexpr int kInferenceChunkRows = 2048;  // bounds inference scratch memory
+}
+
+std::string validate_config(const ModelConfig& c) {
+  const int kMaxDim = 1 << 24;
+  if (c.input_dim < 1 || c.input_dim > kMaxDim) return "inputDim must be an integer in [1, 16777216]";
+  if (c.latent_dim < 1 || c.latent_dim > kMaxDim) return "latentDim must be an integer in [1, 16777216]";
+  for (int w : c.encoder_layers)
+    if (w < 1 || w > kMaxDim) return "encoderLayers entries must be integers in [1, 16777216]";
+  for (int w : c.decoder_layers)
+    if (w < 1 || w > kMaxDim) return "decoderLayers entries must be integers in [1, 16777216]";
+  if (!(c.beta >= 0.0f) || !std::isfinite(c.beta)) return "beta must be a finite number >= 0";
+  if (static_cast<int>(c.activation) < 0 || static_cast<int>(c.activation) > 4) return "unknown activation";
+  if (static_cast<int>(c.likelihood) < 0 || static_cast<int>(c.likelihood) > 1) return "unknown likelihood";
+  if (c.threads < 1 || c.threads > 1024) return "threads must be an integer in [1, 1024]";
+  return "";
+}
+
+// Activations of one forward pass (and their gradients when training) for up
+// to `capacity` rows. Each layer's output is kept: backward needs them.
+struct Model::Workspace {
+  int capacity = 0;
+  std::vector<std::vector<float>> encoder_out;  // [B, h_i] post-activation
+  std::vector<float> head;                      // [B, 2d]
+  std::vector<float> mean, logvar, z;           // [B, d]
+  std::vector<std::vector<float>> decoder_out;  // [B, g_j] post-activation; last = logits [B, n]
+  // Gradients (training only).
+  std::vector<float> grad_a, grad_b;            // [B, widest layer] ping-pong
+  std::vector<float> d_head, d_mean, d_logvar;  // [B, 2d], [B, d], [B, d]
+
+  void ensure(const ModelConfig& c, int rows, bool training) {
+    if (rows <= capacity) return;
+    capacity = rows;
+    const size_t B = static_cast<size_t>(rows), d = static_cast<size_t>(c.latent_dim);
+    encoder_out.resize(c.encoder_layers.size());
+    for (size_t i = 0; i < encoder_out.size(); i++) encoder_out[i].resize(B * c.encoder_layers[i]);
+    head.resize(B * 2 * d);
+    mean.resize(B * d); logvar.resize(B * d); z.resize(B * d);
+    decoder_out.resize(c.decoder_layers.size() + 1);
+    for (size_t j = 0; j < c.decoder_layers.size(); j++) decoder_out[j].resize(B * c.decoder_layers[j]);
+    decoder_out.back().resize(B * c.input_dim);
+    if (!training) return;
+    size_t widest = std::max<size_t>(c.input_dim, 2 * d);
+    for (int w : c.encoder_layers) widest = std::max<size_t>(widest, w);
+    for (int w : c.decoder_layers) widest = std::max<size_t>(widest, w);
+    grad_a.resize(B * widest); grad_b.resize(B * widest);
+    d_head.resize(B * 2 * d); d_mean.resize(B * d); d_logvar.resize(B * d);
+  }
+};
+
+Model::Model(const ModelConfig& config) : config_(config) {
+  // Layer shapes in order: encoder hidden, head, decoder hidden, decoder output.
+  std::vector<std::pair<int, int>> shapes;
+  int width = config_.input_dim;
+  for (int w : config_.encoder_layers) { shapes.push_back({width, w}); width = w; }
+  shapes.push_back({width, 2 * config_.latent_dim});
+  width = config_.latent_dim;
+  for (int w : config_.decoder_layers) { shapes.push_back({width, w}); width = w; }
+  shapes.push_back({width, config_.input_dim});
+  n_encoder_ = static_cast<int>(config_.encoder_layers.size());
+
+  size_t total = 0;
+  for (auto& s : shapes) total += static_cast<size_t>(s.first) * s.second + s.second;
+  params_.assign(total, 0.0f);
+  grads_.assign(total, 0.0f);
+  adam_m_.assign(total, 0.0f);
+  adam_v_.assign(total, 0.0f);
+  size_t offset = 0;
+  for (auto& s : shapes) {
+    const size_t w_size = static_cast<size_t>(s.first) * s.second;
+    layers_.push_back({params_.data() + offset, params_.data() + offset + w_size, s.first, s.second});
+    grad_layers_.push_back({grads_.data() + offset, grads_.data() + offset + w_size, s.first, s.second});
+    offset += w_size + s.second;
+  }
+
+  // PyTorch's nn.Linear default: weights and biases ~ U(-1/sqrt(in), 1/sqrt(in)).
+  Rng init(config_.seed);
+  for (auto& L : layers_) {
+    const float bound = 1.0f / std::sqrt(static_cast<float>(L.in));
+    for (int64_t i = 0; i < static_cast<int64_t>(L.in) * L.out; i++)
+      L.W[i] = static_cast<float>((2.0 * init.uniform_open0() - 1.0) * bound);
+    for (int j = 0; j < L.out; j++) L.b[j] = static_cast<float>((2.0 * init.uniform_open0() - 1.0) * bound);
+  }
+  train_rng_.reseed(config_.seed ^ 0x5DEECE66DULL);
+  train_ws_ = new Workspace();
+}
+
+Model::~Model() { delete train_ws_; }
+
+// ---- forward passes -----------------------------------------------------------------
+
+void Model::forward_encoder(Workspace& ws, const float* x, int rows, int threads) const {
+  const float* in = x;
+  for (int i = 0; i < n_encoder_; i++) {
+    const DenseView& L = layers_[i];
+    float* out = ws.encoder_out[i].data();
+    dense_forward(out, in, L.W, L.b, rows, L.in, L.out, threads);
+    activation_forward(config_.activation, out, out, static_cast<int64_t>(rows) * L.out);
+    in = out;
+  }
+  const DenseView& H = layers_[n_encoder_];
+  dense_forward(ws.head.data(), in, H.W, H.b, rows, H.in, H.out, threads);
+  gaussian_head_forward(ws.mean.data(), ws.logvar.data(), ws.head.data(), rows, config_.latent_dim);
+}
+
+void Model::forward_decoder(Workspace& ws, const float* z, int rows, int threads) const {
+  const float* in = z;
+  const int n_decoder = static_cast<int>(ws.decoder_out.size());
+  for (int j = 0; j < n_decoder; j++) {
+    const DenseView& L = layers_[n_encoder_ + 1 + j];
+    float* out = ws.decoder_out[j].data();
+    dense_forward(out, in, L.W, L.b, rows, L.in, L.out, threads);
+    if (j + 1 < n_decoder) activation_forward(config_.activation, out, out, static_cast<int64_t>(rows) * L.out);
+    in = out;
+  }
+}
+
+// ---- training ---------------------------------------------------------------------------
+
+int Model::train_step(const float* x, int rows, const float* eps, bool backward, LossSums* sums) {
+  Workspace& ws = *train_ws_;
+  const int threads = config_.threads, d = config_.latent_dim, n = config_.input_dim;
+  const int64_t nd = static_cast<int64_t>(rows) * d, nx = static_cast<int64_t>(rows) * n;
+  ws.ensure(config_, rows, true);
+
+  // Forward: encoder -> z = mean + sigma * eps -> decoder logits -> losses.
+  forward_encoder(ws, x, rows, threads);
+  reparameterize_forward(ws.z.data(), ws.mean.data(), ws.logvar.data(), eps, nd);
+  forward_decoder(ws, ws.z.data(), rows, threads);
+  const float* logits = ws.decoder_out.back().data();
+  const bool bernoulli = config_.likelihood == Likelihood::Bernoulli;
+  sums->reconstruction = bernoulli ? bce_logits_forward(logits, x, nx) : gaussian_sse_forward(logits, x, nx);
+  sums->kl = kl_forward(ws.mean.data(), ws.logvar.data(), nd);
+  if (!backward) return 0;
+
+  // Backward of loss = (reconstruction + beta * KL) / rows.
+  std::fill(grads_.begin(), grads_.end(), 0.0f);
+  const float scale = 1.0f / static_cast<float>(rows);
+  float* grad_out = ws.grad_a.data();  // gradient w.r.t. the current layer's output
+  float* grad_in = ws.grad_b.data();   // gradient w.r.t. its input
+  if (bernoulli) bce_logits_backward(grad_out, logits, x, scale, nx);
+  else gaussian_sse_backward(grad_out, logits, x, scale, nx);
+
+  const int n_decoder = static_cast<int>(ws.decoder_out.size());
+  for (int j = n_decoder - 1; j >= 0; j--) {
+    const int li = n_encoder_ + 1 + j;
+    const DenseView &L = layers_[li], &G = grad_layers_[li];
+    const float* in = j == 0 ? ws.z.data() : ws.decoder_out[j - 1].data();
+    dense_backward(grad_in, G.W, G.b, grad_out, in, L.W, rows, L.in, L.out, threads);
+    if (j > 0) activation_backward(config_.activation, grad_in, grad_in, in, static_cast<int64_t>(rows) * L.in);
+    std::swap(grad_in, grad_out);
+  }
+  // grad_out now holds dLoss/dz [rows, d].
+  std::fill(ws.d_mean.begin(), ws.d_mean.begin() + nd, 0.0f);
+  std::fill(ws.d_logvar.begin(), ws.d_logvar.begin() + nd, 0.0f);
+  reparameterize_backward(ws.d_mean.data(), ws.d_logvar.data(), grad_out, ws.logvar.data(), eps, nd);
+  kl_backward(ws.d_mean.data(), ws.d_logvar.data(), ws.mean.data(), ws.logvar.data(), config_.beta * scale, nd);
+  gaussian_head_backward(ws.d_head.data(), ws.d_mean.data(), ws.d_logvar.data(), rows, d);
+
+  grad_out = ws.d_head.data();
+  for (int i = n_encoder_; i >= 0; i--) {
+    const DenseView &L = layers_[i], &G = grad_layers_[i];
+    const float* in = i == 0 ? x : ws.encoder_out[i - 1].data();
+    float* din = i == 0 ? nullptr : (grad_out == ws.grad_a.data() ? ws.grad_b.data() : ws.grad_a.data());
+    dense_backward(din, G.W, G.b, grad_out, in, L.W, rows, L.in, L.out, threads);
+    if (i > 0) activation_backward(config_.activation, din, din, in, static_cast<int64_t>(rows) * L.in);
+    grad_out = din;
+  }
+  return 0;
+}
+
+void Model::begin_epoch(int64_t n_rows, bool shuffle) {
+  permutation_.resize(static_cast<size_t>(n_rows));
+  for (int64_t i = 0; i < n_rows; i++) permutation_[i] = static_cast<int32_t>(i);
+  if (!shuffle) return;
+  for (int64_t i = n_rows - 1; i > 0; i--)  // Fisher-Yates
+    std::swap(permutation_[i], permutation_[train_rng_.below(static_cast<uint64_t>(i) + 1)]);
+}
+
+int Model::train_batches(const float* data, int64_t n_rows, int batch_size, int64_t first_batch, int count,
+                         const AdamHyper& adam, BatchStats* stats, const std::atomic<bool>* cancel,
+                         std::string* error) {
+  if (static_cast<int64_t>(permutation_.size()) != n_rows) {
+    *error = "begin_epoch was not called for this data";
+    return -1;
+  }
+  const int n = config_.input_dim, d = config_.latent_dim;
+  batch_x_.resize(static_cast<size_t>(batch_size) * n);
+  batch_eps_.resize(static_cast<size_t>(batch_size) * d);
+  int done = 0;
+  for (; done < count; done++) {
+    if (cancel && cancel->load(std::memory_order_relaxed)) break;
+    const int64_t start = (first_batch + done) * batch_size;
+    if (start >= n_rows) break;
+    const int rows = static_cast<int>(std::min<int64_t>(batch_size, n_rows - start));
+    for (int r = 0; r < rows; r++)
+      std::memcpy(&batch_x_[static_cast<size_t>(r) * n], data + static_cast<int64_t>(permutation_[start + r]) * n,
+                  sizeof(float) * n);
+    train_rng_.fill_normal(batch_eps_.data(), static_cast<int64_t>(rows) * d);
+
+    LossSums sums;
+    train_step(batch_x_.data(), rows, batch_eps_.data(), true, &sums);
+    const double loss = (sums.reconstruction + config_.beta * sums.kl) / rows;
+    if (!std::isfinite(loss)) {
+      *error = "training diverged: the loss became non-finite at batch " + std::to_string(first_batch + done) +
+               " of the epoch (the parameters are those after the last finite batch); lower learningRate";
+      return -1;
+    }
+    adam_step_++;
+    adam_update(params_.data(), grads_.data(), adam_m_.data(), adam_v_.data(), param_count(), adam, adam_step_,
+                config_.threads);
+    stats[done] = {loss, sums.reconstruction / rows, sums.kl / rows};
+  }
+  return done;
+}
+
+LossSums Model::loss_and_gradients(const float* x, int rows, const float* eps, float* grads) {
+  LossSums sums;
+  train_step(x, rows, eps, grads != nullptr, &sums);
+  if (grads) std::copy(grads_.begin(), grads_.end(), grads);
+  return sums;
+}
+
+// ---- inference -----------------------------------------------------------------------
+
+void Model::encode(const float* x, int64_t rows, float* mean, float* logvar) const {
+  Workspace ws;
+  const int d = config_.latent_dim, n = config_.input_dim;
+  for (int64_t start = 0; start < rows; start += kInferenceChunkRows) {
+    const int chunk = static_cast<int>(std::min<int64_t>(kInferenceChunkRows, rows - start));
+    ws.ensure(config_, chunk, false);
+    forward_encoder(ws, x + start * n, chunk, config_.threads);
+    std::copy(ws.mean.begin(), ws.mean.begin() + static_cast<int64_t>(chunk) * d, mean + start * d);
+    if (logvar) std::copy(ws.logvar.begin(), ws.logvar.begin() + static_cast<int64_t>(chunk) * d, logvar + start * d);
+  }
+}
+
+void Model::decode(const float* z, int64_t rows, float* out) const {
+  Workspace ws;
+  const int d = config_.latent_dim, n = config_.input_dim;
+  for (int64_t start = 0; start < rows; start += kInferenceChunkRows) {
+    const int chunk = static_cast<int>(std::min<int64_t>(kInferenceChunkRows, rows - start));
+    ws.ensure(config_, chunk, false);
+    forward_decoder(ws, z + start * d, chunk, config_.threads);
+    float* dst = out + start * n;
+    std::copy(ws.decoder_out.back().begin(), ws.decoder_out.back().begin() + static_cast<int64_t>(chunk) * n, dst);
+    if (config_.likelihood == Likelihood::Bernoulli) sigmoid_inplace(dst, static_cast<int64_t>(chunk) * n);
+  }
+}
+
+void Model::reconstruct(const float* x, int64_t rows, const float* eps, float* out) const {
+  Workspace ws;
+  const int d = config_.latent_dim, n = config_.input_dim;
+  for (int64_t start = 0; start < rows; start += kInferenceChunkRows) {
+    const int chunk = static_cast<int>(std::min<int64_t>(kInferenceChunkRows, rows - start));
+    const int64_t nd = static_cast<int64_t>(chunk) * d;
+    ws.ensure(config_, chunk, false);
+    forward_encoder(ws, x + start * n, chunk, config_.threads);
+    if (eps) reparameterize_forward(ws.z.data(), ws.mean.data(), ws.logvar.data(), eps + start * d, nd);
+    else std::copy(ws.mean.begin(), ws.mean.begin() + nd, ws.z.begin());
+    forward_decoder(ws, ws.z.data(), chunk, config_.threads);
+    float* dst = out + start * n;
+    std::copy(ws.decoder_out.back().begin(), ws.decoder_out.back().begin() + static_cast<int64_t>(chunk) * n, dst);
+    if (config_.likelihood == Likelihood::Bernoulli) sigmoid_inplace(dst, static_cast<int64_t>(chunk) * n);
+  }
+}
+
+LossSums Model::evaluate(const float* x, int64_t rows, uint64_t seed) const {
+  Workspace ws;
+  Rng rng(seed);
+  LossSums total;
+  const int d = config_.latent_dim, n = config_.input_dim;
+  std::vector<float> eps;
+  for (int64_t start = 0; start < rows; start += kInferenceChunkRows) {
+    const int chunk = static_cast<int>(std::min<int64_t>(kInferenceChunkRows, rows - start));
+    const int64_t nd = static_cast<int64_t>(chunk) * d, nx = static_cast<int64_t>(chunk) * n;
+    ws.ensure(config_, chunk, false);
+    eps.resize(nd);
+    rng.fill_normal(eps.data(), nd);
+    const float* xs = x + start * n;
+    forward_encoder(ws, xs, chunk, config_.threads);
+    reparameterize_forward(ws.z.data(), ws.mean.data(), ws.logvar.data(), eps.data(), nd);
+    forward_decoder(ws, ws.z.data(), chunk, config_.threads);
+    const float* logits = ws.decoder_out.back().data();
+    total.reconstruction += config_.likelihood == Likelihood::Bernoulli ? bce_logits_forward(logits, xs, nx)
+                                                                         : gaussian_sse_forward(logits, xs, nx);
+    total.kl += kl_forward(ws.mean.data(), ws.logvar.data(), nd);
+  }
+  return total;
+}
+
+}  // namespace vae

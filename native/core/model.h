@@ -1,0 +1,119 @@
+// A VAE with MLP encoder and decoder: parameters, training and inference.
+// No N-API here: errors are returned as strings, the binding turns them into
+// JS exceptions.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/ops.h"
+#include "core/rng.h"
+
+namespace vae {
+
+enum class Likelihood : int { Bernoulli = 0, Gaussian = 1 };
+
+struct ModelConfig {
+  int input_dim = 784;
+  int latent_dim = 20;
+  std::vector<int> encoder_layers{400};
+  std::vector<int> decoder_layers{400};
+  Activation activation = Activation::Relu;
+  Likelihood likelihood = Likelihood::Bernoulli;
+  float beta = 1.0f;
+  uint64_t seed = 0;
+  int threads = 1;
+};
+
+// Returns "" when valid, otherwise a message naming the bad field.
+std::string validate_config(const ModelConfig& c);
+
+// One dense layer's view into the parameter (or gradient) block.
+struct DenseView {
+  float* W;  // [in, out]
+  float* b;  // [out]
+  int in, out;
+};
+
+// Sums over a batch (divide by rows for per-sample means).
+struct LossSums {
+  double reconstruction = 0.0, kl = 0.0;
+};
+
+// Per-batch training statistics (per-sample means).
+struct BatchStats {
+  double loss, reconstruction, kl;
+};
+
+class Model {
+ public:
+  explicit Model(const ModelConfig& config);  // config must be valid
+
+  const ModelConfig& config() const { return config_; }
+  int64_t param_count() const { return static_cast<int64_t>(params_.size()); }
+
+  // ---- parameters and optimizer state (one contiguous block each) ----------
+  float* params() { return params_.data(); }
+  const float* params() const { return params_.data(); }
+  float* adam_m() { return adam_m_.data(); }
+  float* adam_v() { return adam_v_.data(); }
+  int64_t& adam_step() { return adam_step_; }
+  Rng& train_rng() { return train_rng_; }
+  // Layer views in order: encoder hidden layers, head, decoder layers.
+  const std::vector<DenseView>& layers() const { return layers_; }
+
+  void set_threads(int threads) { config_.threads = threads < 1 ? 1 : threads; }
+
+  // ---- training -------------------------------------------------------------
+  // Starts an epoch over n_rows rows: a new permutation from the training RNG
+  // (identity when !shuffle).
+  void begin_epoch(int64_t n_rows, bool shuffle);
+  // Trains batches [first_batch, first_batch + count) of the current epoch;
+  // the last batch of an epoch may be short. Writes one BatchStats per batch
+  // and returns how many batches ran (fewer when *cancel turns true), or -1
+  // with *error set (e.g. non-finite loss; the parameters are then restored
+  // to the last completed batch).
+  int train_batches(const float* data, int64_t n_rows, int batch_size, int64_t first_batch, int count,
+                    const AdamHyper& adam, BatchStats* stats, const std::atomic<bool>* cancel,
+                    std::string* error);
+
+  // Loss of one batch with given noise, and (if grads != nullptr) its gradient
+  // w.r.t. all parameters, overwritten, laid out like params(). For gradient
+  // checks and tests; eps is [rows, latent].
+  LossSums loss_and_gradients(const float* x, int rows, const float* eps, float* grads);
+
+  // ---- inference (thread-safe w.r.t. each other; allocate their own scratch) --
+  // mean, logvar: [rows, latent]; logvar may be nullptr (mean-only encoder).
+  void encode(const float* x, int64_t rows, float* mean, float* logvar) const;
+  // out: [rows, input] probabilities (bernoulli) or means (gaussian).
+  void decode(const float* z, int64_t rows, float* out) const;
+  // z = mean + exp(logvar/2) * eps, or z = mean when eps == nullptr.
+  void reconstruct(const float* x, int64_t rows, const float* eps, float* out) const;
+  // Negative ELBO terms summed over rows with one draw of eps per row from seed.
+  LossSums evaluate(const float* x, int64_t rows, uint64_t seed) const;
+
+ private:
+  struct Workspace;
+  int train_step(const float* x, int rows, const float* eps, bool backward, LossSums* sums);
+  void forward_encoder(Workspace& ws, const float* x, int rows, int threads) const;
+  void forward_decoder(Workspace& ws, const float* z, int rows, int threads) const;
+
+  ModelConfig config_;
+  std::vector<float> params_, grads_, adam_m_, adam_v_;
+  std::vector<DenseView> layers_, grad_layers_;
+  int n_encoder_ = 0;  // number of encoder hidden layers
+  int64_t adam_step_ = 0;
+  Rng train_rng_;
+  std::vector<int32_t> permutation_;
+  // Training scratch, sized for the largest batch seen; reused across batches.
+  Workspace* train_ws_ = nullptr;
+  std::vector<float> batch_x_, batch_eps_;
+
+ public:
+  ~Model();
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+};
+
+}  // namespace vae

@@ -1,0 +1,218 @@
+#include "core/ops.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/gemm.h"
+#include "core/thread_pool.h"
+
+namespace vae {
+
+// ---- dense ------------------------------------------------------------------
+
+void dense_forward(float* out, const float* in, const float* W, const float* b, int B, int K, int N,
+                   int threads) {
+  GemmArgs g;
+  g.M = B; g.N = N; g.K = K;
+  g.A = in; g.lda = K;
+  g.B = W; g.ldb = N;
+  g.beta = 0.0f;
+  g.C = out; g.ldc = N;
+  sgemm(g, threads);
+  for (int r = 0; r < B; r++) {
+    float* row = out + static_cast<int64_t>(r) * N;
+    for (int j = 0; j < N; j++) row[j] += b[j];
+  }
+}
+
+void dense_backward(float* din, float* dW, float* db, const float* dout, const float* in,
+                    const float* W, int B, int K, int N, int threads) {
+  // dW[K,N] += in^T[K,B] dout[B,N]
+  GemmArgs gw;
+  gw.trans_a = Trans::T;
+  gw.M = K; gw.N = N; gw.K = B;
+  gw.A = in; gw.lda = K;
+  gw.B = dout; gw.ldb = N;
+  gw.beta = 1.0f;
+  gw.C = dW; gw.ldc = N;
+  sgemm(gw, threads);
+  // db[N] += column sums of dout
+  for (int r = 0; r < B; r++) {
+    const float* row = dout + static_cast<int64_t>(r) * N;
+    for (int j = 0; j < N; j++) db[j] += row[j];
+  }
+  if (din) {
+    // din[B,K] = dout[B,N] W^T[N,K]
+    GemmArgs gi;
+    gi.trans_b = Trans::T;
+    gi.M = B; gi.N = K; gi.K = N;
+    gi.A = dout; gi.lda = N;
+    gi.B = W; gi.ldb = N;
+    gi.beta = 0.0f;
+    gi.C = din; gi.ldc = K;
+    sgemm(gi, threads);
+  }
+}
+
+// ---- activations ------------------------------------------------------------
+
+void activation_forward(Activation act, float* out, const float* in, int64_t n) {
+  switch (act) {
+    case Activation::Relu:
+      for (int64_t i = 0; i < n; i++) out[i] = in[i] > 0.0f ? in[i] : 0.0f;
+      break;
+    case Activation::LeakyRelu:
+      for (int64_t i = 0; i < n; i++) out[i] = in[i] > 0.0f ? in[i] : kLeakySlope * in[i];
+      break;
+    case Activation::Tanh:
+      for (int64_t i = 0; i < n; i++) out[i] = std::tanh(in[i]);
+      break;
+    case Activation::Sigmoid:
+      for (int64_t i = 0; i < n; i++) out[i] = 1.0f / (1.0f + std::exp(-in[i]));
+      break;
+    case Activation::Softplus:
+      // log(1 + e^x) = max(x, 0) + log1p(e^-|x|): no overflow for large |x|.
+      for (int64_t i = 0; i < n; i++) out[i] = std::max(in[i], 0.0f) + std::log1p(std::exp(-std::fabs(in[i])));
+      break;
+  }
+}
+
+void activation_backward(Activation act, float* din, const float* dout, const float* out, int64_t n) {
+  switch (act) {
+    case Activation::Relu:
+      for (int64_t i = 0; i < n; i++) din[i] = out[i] > 0.0f ? dout[i] : 0.0f;
+      break;
+    case Activation::LeakyRelu:
+      // y > 0 exactly when x > 0 (slope is positive).
+      for (int64_t i = 0; i < n; i++) din[i] = out[i] > 0.0f ? dout[i] : kLeakySlope * dout[i];
+      break;
+    case Activation::Tanh:
+      for (int64_t i = 0; i < n; i++) din[i] = dout[i] * (1.0f - out[i] * out[i]);
+      break;
+    case Activation::Sigmoid:
+      for (int64_t i = 0; i < n; i++) din[i] = dout[i] * out[i] * (1.0f - out[i]);
+      break;
+    case Activation::Softplus:
+      // softplus'(x) = sigmoid(x) = 1 - exp(-y) where y = softplus(x).
+      for (int64_t i = 0; i < n; i++) din[i] = dout[i] * -std::expm1(-out[i]);
+      break;
+  }
+}
+
+// ---- encoder head -------------------------------------------------------------
+
+void gaussian_head_forward(float* mean, float* logvar, const float* head, int B, int d) {
+  for (int r = 0; r < B; r++) {
+    const float* row = head + static_cast<int64_t>(r) * 2 * d;
+    std::copy(row, row + d, mean + static_cast<int64_t>(r) * d);
+    std::copy(row + d, row + 2 * d, logvar + static_cast<int64_t>(r) * d);
+  }
+}
+
+void gaussian_head_backward(float* dhead, const float* dmean, const float* dlogvar, int B, int d) {
+  for (int r = 0; r < B; r++) {
+    float* row = dhead + static_cast<int64_t>(r) * 2 * d;
+    std::copy(dmean + static_cast<int64_t>(r) * d, dmean + static_cast<int64_t>(r + 1) * d, row);
+    std::copy(dlogvar + static_cast<int64_t>(r) * d, dlogvar + static_cast<int64_t>(r + 1) * d, row + d);
+  }
+}
+
+// ---- reparameterization ----------------------------------------------------------
+
+void reparameterize_forward(float* z, const float* mean, const float* logvar, const float* eps,
+                            int64_t n) {
+  for (int64_t i = 0; i < n; i++) z[i] = mean[i] + std::exp(0.5f * logvar[i]) * eps[i];
+}
+
+void reparameterize_backward(float* dmean, float* dlogvar, const float* dz, const float* logvar,
+                             const float* eps, int64_t n) {
+  for (int64_t i = 0; i < n; i++) {
+    dmean[i] += dz[i];
+    dlogvar[i] += dz[i] * eps[i] * 0.5f * std::exp(0.5f * logvar[i]);
+  }
+}
+
+// ---- KL ---------------------------------------------------------------------------
+
+double kl_forward(const float* mean, const float* logvar, int64_t n) {
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; i++) {
+    const double lv = logvar[i], mu = mean[i];
+    sum += std::exp(lv) - lv - 1.0 + mu * mu;
+  }
+  return 0.5 * sum;
+}
+
+void kl_backward(float* dmean, float* dlogvar, const float* mean, const float* logvar, float scale,
+                 int64_t n) {
+  for (int64_t i = 0; i < n; i++) {
+    dmean[i] += scale * mean[i];
+    dlogvar[i] += scale * 0.5f * std::expm1(logvar[i]);
+  }
+}
+
+// ---- reconstruction losses --------------------------------------------------------
+
+double bce_logits_forward(const float* logits, const float* target, int64_t n) {
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; i++) {
+    const float l = logits[i];
+    sum += std::max(l, 0.0f) - target[i] * l + std::log1p(std::exp(-std::fabs(l)));
+  }
+  return sum;
+}
+
+void bce_logits_backward(float* dlogits, const float* logits, const float* target, float scale,
+                         int64_t n) {
+  for (int64_t i = 0; i < n; i++) {
+    const float p = 1.0f / (1.0f + std::exp(-logits[i]));
+    dlogits[i] = scale * (p - target[i]);
+  }
+}
+
+double gaussian_sse_forward(const float* mean, const float* target, int64_t n) {
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; i++) {
+    const double e = static_cast<double>(mean[i]) - target[i];
+    sum += e * e;
+  }
+  return 0.5 * sum;
+}
+
+void gaussian_sse_backward(float* dmean, const float* mean, const float* target, float scale,
+                           int64_t n) {
+  for (int64_t i = 0; i < n; i++) dmean[i] = scale * (mean[i] - target[i]);
+}
+
+int64_t find_non_finite(const float* x, int64_t n) {
+  for (int64_t i = 0; i < n; i++)
+    if (!std::isfinite(x[i])) return i;
+  return -1;
+}
+
+void sigmoid_inplace(float* x, int64_t n) { activation_forward(Activation::Sigmoid, x, x, n); }
+
+// ---- Adam ---------------------------------------------------------------------------
+
+void adam_update(float* params, const float* grads, float* m, float* v, int64_t n,
+                 const AdamHyper& h, int64_t t, int threads) {
+  const float correction1 = 1.0f / (1.0f - static_cast<float>(std::pow(h.beta1, static_cast<double>(t))));
+  const float correction2 = 1.0f / (1.0f - static_cast<float>(std::pow(h.beta2, static_cast<double>(t))));
+  const float decay = h.lr * h.weight_decay;
+  // Contiguous chunks, a multiple of 16 floats, one per task.
+  const int tasks = n >= (1 << 16) ? std::max(1, threads) : 1;
+  auto body = [&](int task, int n_tasks) {
+    const int64_t chunk = ((n + n_tasks - 1) / n_tasks + 15) / 16 * 16;
+    const int64_t begin = std::min<int64_t>(n, chunk * task), end = std::min<int64_t>(n, begin + chunk);
+    for (int64_t i = begin; i < end; i++) {
+      const float g = grads[i];
+      m[i] = h.beta1 * m[i] + (1.0f - h.beta1) * g;
+      v[i] = h.beta2 * v[i] + (1.0f - h.beta2) * g * g;
+      const float m_hat = m[i] * correction1, v_hat = v[i] * correction2;
+      params[i] -= h.lr * m_hat / (std::sqrt(v_hat) + h.eps) + decay * params[i];
+    }
+  };
+  ThreadPool::shared().parallel(tasks, threads, body);
+}
+
+}  // namespace vae

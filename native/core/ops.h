@@ -1,0 +1,79 @@
+// The layers of a VAE as forward/backward pairs (llm.c style).
+// Conventions: row-major; B = rows in the batch. Backward functions ADD into
+// parameter gradients (dW, db) so zeroing is the caller's job; input gradients
+// are overwritten unless stated. Losses return sums over the batch; the caller
+// divides by B (losses are per-sample means, sums over input dimensions).
+#pragma once
+#include <cstdint>
+
+namespace vae {
+
+enum class Activation : int { Relu = 0, LeakyRelu = 1, Tanh = 2, Sigmoid = 3, Softplus = 4 };
+constexpr float kLeakySlope = 0.01f;
+
+// ---- dense layer: out = in W + b ------------------------------------------
+// out [B,N], in [B,K], W [K,N], b [N]
+void dense_forward(float* out, const float* in, const float* W, const float* b, int B, int K, int N,
+                   int threads);
+// din [B,K] (overwritten; nullptr to skip), dW [K,N] (+=), db [N] (+=),
+// dout [B,N], in [B,K], W [K,N]
+void dense_backward(float* din, float* dW, float* db, const float* dout, const float* in,
+                    const float* W, int B, int K, int N, int threads);
+
+// ---- activations (elementwise over n values) -----------------------------
+// Every derivative here is a function of the OUTPUT y, so only outputs are
+// stored for backward. In-place (out == in) is allowed.
+void activation_forward(Activation act, float* out, const float* in, int64_t n);
+// din = dout * f'(x) computed from y = f(x); din may alias dout.
+void activation_backward(Activation act, float* din, const float* dout, const float* out, int64_t n);
+
+// ---- encoder head: split [B,2d] into mean [B,d] and log-variance [B,d] -----
+void gaussian_head_forward(float* mean, float* logvar, const float* head, int B, int d);
+// dhead [B,2d] (overwritten) from dmean [B,d], dlogvar [B,d]
+void gaussian_head_backward(float* dhead, const float* dmean, const float* dlogvar, int B, int d);
+
+// ---- reparameterization: z = mean + exp(logvar / 2) * eps --------------------
+// z, mean, logvar, eps: [n] (n = B * d)
+void reparameterize_forward(float* z, const float* mean, const float* logvar, const float* eps,
+                            int64_t n);
+// dmean += dz; dlogvar += dz * eps * exp(logvar / 2) / 2
+void reparameterize_backward(float* dmean, float* dlogvar, const float* dz, const float* logvar,
+                             const float* eps, int64_t n);
+
+// ---- analytic KL(q(z|x) || N(0, I)) = 1/2 sum(exp(lv) - lv - 1 + mean^2) ---
+// Returns the sum over all n = B * d entries (double accumulation).
+double kl_forward(const float* mean, const float* logvar, int64_t n);
+// dmean += scale * mean; dlogvar += scale * (exp(lv) - 1) / 2
+void kl_backward(float* dmean, float* dlogvar, const float* mean, const float* logvar, float scale,
+                 int64_t n);
+
+// ---- Bernoulli reconstruction: binary cross-entropy from logits ------------
+// sum_i [max(l,0) - x l + log1p(exp(-|l|))]: stable for any logit, valid for
+// grey levels x in [0,1]. logits, x: [n]. Returns the sum (double accumulation).
+double bce_logits_forward(const float* logits, const float* target, int64_t n);
+// dlogits = scale * (sigmoid(l) - x) (overwritten)
+void bce_logits_backward(float* dlogits, const float* logits, const float* target, float scale,
+                         int64_t n);
+
+// ---- Gaussian reconstruction with unit variance: 1/2 sum (x - mean)^2 ------
+double gaussian_sse_forward(const float* mean, const float* target, int64_t n);
+// dmean = scale * (mean - x) (overwritten)
+void gaussian_sse_backward(float* dmean, const float* mean, const float* target, float scale,
+                           int64_t n);
+
+// ---- input checks -----------------------------------------------------------
+// Index of the first NaN or infinity in x[0..n), or -1.
+int64_t find_non_finite(const float* x, int64_t n);
+
+// ---- output transforms for inference ----------------------------------------
+void sigmoid_inplace(float* x, int64_t n);
+
+// ---- Adam with bias correction and optional decoupled weight decay --------
+struct AdamHyper {
+  float lr = 1e-3f, beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f, weight_decay = 0.0f;
+};
+// step t counts from 1. params, grads, m, v: [n]
+void adam_update(float* params, const float* grads, float* m, float* v, int64_t n,
+                 const AdamHyper& h, int64_t t, int threads);
+
+}  // namespace vae
