@@ -5,6 +5,7 @@ import { normalDraws, randomSeed } from '../serve/normal';
 import { checkInteger, checkThreads, layerShapes, resolveConfig, VaeOptions } from './config';
 import { EpochStats, FitOptions, runFit } from './fit';
 import { libraryVersion } from '../version';
+import type { OnnxGraphKind } from '../onnx';
 import { encodeModelFile, ModelFileContents, readModelFile, readModelFileSync, writeFileAtomic, writeFileAtomicSync } from './file_format';
 import { ACTIVATIONS, DenseWeights, VaeConfig, VaeWeights } from './types';
 
@@ -274,6 +275,29 @@ export class VAE {
   /** Restores history from a save file. */
   setHistory(history: EpochStats[]): void {
     this.#history = [...history];
+  }
+
+  // ---- ONNX ---------------------------------------------------------------------------------
+
+  /**
+   * Writes one graph as a standard ONNX model (float32, dynamic batch, weights as
+   * initializers, noise as an explicit `eps` input): 'encoder' x -> mean, logVar;
+   * 'encoder-mean' x -> mean; 'decoder' z -> xHat; 'reconstruct' x, eps -> xHat;
+   * 'sample' eps -> xHat. xHat is probabilities (bernoulli) or means (gaussian).
+   */
+  async exportOnnx(file: string, options: { graph: OnnxGraphKind; opset?: number }): Promise<void> {
+    if (typeof file !== 'string' || file.length === 0) throw invalidArgument('file', 'a file path', file);
+    if (options === null || typeof options !== 'object') throw invalidArgument('options', "an object such as { graph: 'encoder' }", options);
+    // Loaded on first use: protobuf support costs start-up time most users never need.
+    const { writeOnnxModel } = await import('../onnx');
+    await writeOnnxModel(file, this.config, this.getWeights(), { graph: options.graph, opset: options.opset });
+  }
+
+  /** Writes every graph (or the ones listed) into `dir` as <graph>.onnx; returns the paths. */
+  async exportOnnxAll(dir: string, options: { graphs?: OnnxGraphKind[]; opset?: number } = {}): Promise<string[]> {
+    if (typeof dir !== 'string' || dir.length === 0) throw invalidArgument('dir', 'a directory path', dir);
+    const { exportAll } = await import('../onnx');
+    return exportAll(dir, this.config, this.getWeights(), { graphs: options?.graphs, opset: options?.opset });
   }
 
   // ---- files --------------------------------------------------------------------------------

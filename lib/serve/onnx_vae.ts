@@ -1,0 +1,291 @@
+import { readFile, stat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { InferenceSession, Tensor } from 'onnxruntime-node';
+import type { Matrix } from '../data/matrix';
+import { invalidArgument, VaeError } from '../errors';
+import {
+  isOnnxGraphKind,
+  ONNX_GRAPH_KINDS,
+  ONNX_GRAPH_SIGNATURES,
+  ONNX_TENSOR_WIDTHS,
+  onnxFileName,
+  type OnnxGraphKind,
+  type OnnxTensorName,
+} from '../onnx/graph_kinds';
+import { readOnnxMetadata, type OnnxModelMetadata } from '../onnx/metadata';
+import { checkInput, type MatrixInput } from './input';
+import { normalDraws, randomSeed } from './normal';
+
+export interface OnnxVAEOptions {
+  /** Threads used inside one op (onnxruntime's intra_op_num_threads); 0 = onnxruntime's default. */
+  intraOpNumThreads?: number;
+  /** Threads running independent ops in parallel; 0 = onnxruntime's default. */
+  interOpNumThreads?: number;
+  /** With a directory: the graphs to load (each must exist). Default: every `<kind>.onnx` present. */
+  graphs?: readonly OnnxGraphKind[];
+  /** Rows per onnxruntime call; bounds the memory of one call on very large inputs. Default 4096. */
+  batchSize?: number;
+}
+
+/** The model-level metadata shared by all loaded graphs. */
+export type OnnxVAEMetadata = Omit<OnnxModelMetadata, 'graph'>;
+
+export interface ReconstructOptions {
+  /** Noise, [rows of x, latentDim]; z = mean + exp(logVar / 2) * eps. Excludes `seed`. */
+  eps?: MatrixInput;
+  /** Seed for eps drawn from N(0, I). Without eps or seed the noise is not reproducible. */
+  seed?: number;
+}
+
+export interface SampleOptions {
+  /** Seed for the prior draws; the same seed gives the same samples. */
+  seed?: number;
+}
+
+const DEFAULT_BATCH_SIZE = 4096;
+
+/** Config fields that every graph of one exported model must agree on. */
+const MODEL_FIELDS = ['inputDim', 'latentDim', 'encoderLayers', 'decoderLayers', 'activation', 'likelihood', 'beta'] as const;
+
+/**
+ * A VAE served from the ONNX graphs written by `exportAll` (or one graph written by
+ * `writeOnnxModel`), run with onnxruntime-node on the CPU. All data are row-major float32:
+ * inputs are a flat Float32Array or a Matrix { data, rows, cols }, outputs flat Float32Arrays
+ * with one row per input row.
+ */
+export class OnnxVAE {
+  readonly metadata: OnnxVAEMetadata;
+  private readonly sessions: Map<OnnxGraphKind, InferenceSession>;
+  private readonly batchSize: number;
+  private closed = false;
+
+  private constructor(sessions: Map<OnnxGraphKind, InferenceSession>, metadata: OnnxVAEMetadata, batchSize: number) {
+    this.sessions = sessions;
+    this.metadata = metadata;
+    this.batchSize = batchSize;
+  }
+
+  get inputDim(): number {
+    return this.metadata.inputDim;
+  }
+
+  get latentDim(): number {
+    return this.metadata.latentDim;
+  }
+
+  /** The loaded graphs. */
+  get graphs(): OnnxGraphKind[] {
+    return [...this.sessions.keys()];
+  }
+
+  /**
+   * Opens a directory written by `exportAll`, or a single `.onnx` file. Reads each model's
+   * metadata, checks that all graphs come from the same model, and creates one
+   * onnxruntime session per graph.
+   */
+  static async open(pathOrDir: string, options: OnnxVAEOptions = {}): Promise<OnnxVAE> {
+    if (typeof pathOrDir !== 'string' || pathOrDir === '') throw invalidArgument('pathOrDir', 'a file or directory path', pathOrDir);
+    const { sessionOptions, batchSize, graphs } = checkOptions(options);
+    const files = await graphFiles(pathOrDir, graphs);
+
+    const loaded: { kind: OnnxGraphKind; path: string; bytes: Uint8Array; metadata: OnnxModelMetadata }[] = [];
+    for (const { path, kind } of files) {
+      const bytes = await readModelFile(path);
+      const metadata = readOnnxMetadata(bytes, path);
+      if (kind !== undefined && metadata.graph !== kind) {
+        throw new VaeError('ERR_FILE_FORMAT', `${path} holds the ${metadata.graph} graph, expected ${kind}`);
+      }
+      if (graphs !== undefined && !graphs.includes(metadata.graph)) {
+        throw invalidArgument('options.graphs', `to include "${metadata.graph}", the graph in ${path}`, graphs);
+      }
+      checkSameModel(metadata, path, loaded[0]);
+      loaded.push({ kind: metadata.graph, path, bytes, metadata });
+    }
+
+    const sessions = new Map<OnnxGraphKind, InferenceSession>();
+    try {
+      for (const { kind, path, bytes } of loaded) sessions.set(kind, await createSession(kind, path, bytes, sessionOptions));
+    } catch (err) {
+      await Promise.all([...sessions.values()].map((s) => s.release()));
+      throw err;
+    }
+    const { graph: _graph, ...metadata } = loaded[0].metadata;
+    return new OnnxVAE(sessions, metadata, batchSize);
+  }
+
+  /** The posterior q(z|x): mean and log-variance, [rows, latentDim] each. */
+  async encode(x: MatrixInput): Promise<{ mean: Float32Array; logVar: Float32Array }> {
+    const { mean, logVar } = await this.run(['encoder'], 'encode', { x: this.input(x, 'inputDim', 'x') }, ['mean', 'logVar']);
+    return { mean, logVar };
+  }
+
+  /** The posterior mean only, [rows, latentDim]: the usual embedding of x. */
+  async encodeMean(x: MatrixInput): Promise<Float32Array> {
+    return (await this.run(['encoder-mean', 'encoder'], 'encodeMean', { x: this.input(x, 'inputDim', 'x') }, ['mean'])).mean;
+  }
+
+  /** The decoder's mean for latent codes z [rows, latentDim]: probabilities (bernoulli) or means (gaussian). */
+  async decode(z: MatrixInput): Promise<Float32Array> {
+    return (await this.run(['decoder'], 'decode', { z: this.input(z, 'latentDim', 'z') }, ['xHat'])).xHat;
+  }
+
+  /**
+   * Encodes x, draws z = mean + exp(logVar / 2) * eps and decodes it. eps is given, or
+   * drawn from `seed` row by row, so the result does not depend on the batch size.
+   */
+  async reconstruct(x: MatrixInput, options: ReconstructOptions = {}): Promise<Float32Array> {
+    const input = this.input(x, 'inputDim', 'x');
+    if (options === null || typeof options !== 'object') throw invalidArgument('options', 'an object { eps?, seed? }', options);
+    if (options.eps !== undefined && options.seed !== undefined) {
+      throw invalidArgument('options', 'either eps or seed, not both', options);
+    }
+    const eps =
+      options.eps !== undefined
+        ? this.input(options.eps, 'latentDim', 'options.eps', input.rows)
+        : this.noise(input.rows, options.seed, 'options.seed');
+    return (await this.run(['reconstruct'], 'reconstruct', { x: input, eps }, ['xHat'])).xHat;
+  }
+
+  /** `n` samples [n, inputDim] from the model: the decoder applied to draws from the prior N(0, I). */
+  async sample(n: number, options: SampleOptions = {}): Promise<Float32Array> {
+    if (!Number.isSafeInteger(n) || n < 1) throw invalidArgument('n', 'a positive integer', n);
+    if (options === null || typeof options !== 'object') throw invalidArgument('options', 'an object { seed? }', options);
+    const eps = this.noise(n, options.seed, 'options.seed');
+    if (this.sessions.has('sample')) return (await this.run(['sample'], 'sample', { eps }, ['xHat'])).xHat;
+    return (await this.run(['decoder'], 'sample', { z: eps }, ['xHat'])).xHat;
+  }
+
+  /** Releases the onnxruntime sessions; the instance cannot be used afterwards. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all([...this.sessions.values()].map((s) => s.release()));
+  }
+
+  private input(value: MatrixInput, width: 'inputDim' | 'latentDim', name: string, rows?: number): Matrix {
+    return checkInput(value, this.metadata[width], name, rows);
+  }
+
+  private noise(rows: number, seed: number | undefined, name: string): Matrix {
+    if (seed !== undefined && (!Number.isSafeInteger(seed) || seed < 0)) throw invalidArgument(name, 'a non-negative safe integer', seed);
+    const cols = this.latentDim;
+    return { data: normalDraws(rows * cols, seed ?? randomSeed()), rows, cols };
+  }
+
+  /**
+   * Runs the first loaded graph of `kinds` on `feeds` in batches of `batchSize` rows
+   * and concatenates the requested outputs.
+   */
+  private async run<O extends OnnxTensorName>(
+    kinds: readonly OnnxGraphKind[],
+    method: string,
+    feeds: Partial<Record<OnnxTensorName, Matrix>>,
+    outputs: readonly O[],
+  ): Promise<Record<O, Float32Array>> {
+    if (this.closed) throw new VaeError('ERR_INVALID_ARGUMENT', `${method}() called after close()`);
+    const kind = kinds.find((k) => this.sessions.has(k));
+    if (kind === undefined) {
+      throw new VaeError(
+        'ERR_INVALID_ARGUMENT',
+        `${method}() needs the ${kinds.join(' or ')} graph, but only ${this.graphs.join(', ')} ${this.sessions.size === 1 ? 'is' : 'are'} loaded; ` +
+          `open the model with options.graphs including ${kinds[0]}`,
+      );
+    }
+    const session = this.sessions.get(kind) as InferenceSession;
+    const entries = Object.entries(feeds) as [OnnxTensorName, Matrix][];
+    const rows = entries[0][1].rows;
+    const results = Object.fromEntries(
+      outputs.map((name) => [name, new Float32Array(rows * this.metadata[ONNX_TENSOR_WIDTHS[name]])]),
+    ) as Record<O, Float32Array>;
+
+    for (let start = 0; start < rows; start += this.batchSize) {
+      const end = Math.min(rows, start + this.batchSize);
+      const batch: Record<string, Tensor> = {};
+      for (const [name, m] of entries) batch[name] = new Tensor('float32', m.data.subarray(start * m.cols, end * m.cols), [end - start, m.cols]);
+      const fetched = await session.run(batch, outputs as readonly string[]);
+      for (const name of outputs) {
+        const width = this.metadata[ONNX_TENSOR_WIDTHS[name]];
+        results[name].set(fetched[name].data as Float32Array, start * width);
+      }
+    }
+    return results;
+  }
+}
+
+function checkOptions(options: OnnxVAEOptions): {
+  sessionOptions: InferenceSession.SessionOptions;
+  batchSize: number;
+  graphs: readonly OnnxGraphKind[] | undefined;
+} {
+  if (options === null || typeof options !== 'object') throw invalidArgument('options', 'an object', options);
+  const { intraOpNumThreads, interOpNumThreads, graphs, batchSize = DEFAULT_BATCH_SIZE } = options;
+  for (const [name, n] of [['intraOpNumThreads', intraOpNumThreads], ['interOpNumThreads', interOpNumThreads]] as const) {
+    if (n !== undefined && (!Number.isInteger(n) || n < 0)) throw invalidArgument(`options.${name}`, 'a non-negative integer', n);
+  }
+  if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw invalidArgument('options.batchSize', 'a positive integer', batchSize);
+  if (graphs !== undefined && (!Array.isArray(graphs) || graphs.length === 0 || !graphs.every(isOnnxGraphKind))) {
+    throw invalidArgument('options.graphs', `a non-empty array of ${ONNX_GRAPH_KINDS.join(', ')}`, graphs);
+  }
+  const sessionOptions: InferenceSession.SessionOptions = { executionProviders: ['cpu'] };
+  if (intraOpNumThreads !== undefined && intraOpNumThreads > 0) sessionOptions.intraOpNumThreads = intraOpNumThreads;
+  if (interOpNumThreads !== undefined && interOpNumThreads > 0) sessionOptions.interOpNumThreads = interOpNumThreads;
+  return { sessionOptions, batchSize, graphs };
+}
+
+/** The files to load: `<kind>.onnx` in a directory (kind known), or one file (kind from its metadata). */
+async function graphFiles(pathOrDir: string, graphs: readonly OnnxGraphKind[] | undefined): Promise<{ path: string; kind?: OnnxGraphKind }[]> {
+  let isDirectory: boolean;
+  try {
+    isDirectory = (await stat(pathOrDir)).isDirectory();
+  } catch (err) {
+    throw new VaeError('ERR_IO', `Could not open ${pathOrDir}: ${(err as Error).message}`, { cause: err });
+  }
+  if (!isDirectory) return [{ path: pathOrDir }];
+
+  const wanted = graphs ?? ONNX_GRAPH_KINDS;
+  const found: { path: string; kind: OnnxGraphKind }[] = [];
+  for (const kind of wanted) {
+    const path = join(pathOrDir, onnxFileName(kind));
+    const exists = await stat(path).then((s) => s.isFile(), () => false);
+    if (exists) found.push({ path, kind });
+    else if (graphs !== undefined) throw new VaeError('ERR_IO', `${pathOrDir} has no ${onnxFileName(kind)} (requested in options.graphs)`);
+  }
+  if (found.length === 0) {
+    throw new VaeError('ERR_IO', `${pathOrDir} holds none of ${ONNX_GRAPH_KINDS.map(onnxFileName).join(', ')}; write them with exportAll()`);
+  }
+  return found;
+}
+
+async function readModelFile(path: string): Promise<Uint8Array> {
+  try {
+    return await readFile(path);
+  } catch (err) {
+    throw new VaeError('ERR_IO', `Could not read ${path}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+function checkSameModel(metadata: OnnxModelMetadata, path: string, first: { path: string; metadata: OnnxModelMetadata } | undefined): void {
+  if (first === undefined) return;
+  for (const field of MODEL_FIELDS) {
+    const [a, b] = [JSON.stringify(metadata[field]), JSON.stringify(first.metadata[field])];
+    if (a !== b) {
+      throw new VaeError('ERR_FILE_FORMAT', `${basename(path)} and ${basename(first.path)} come from different models (${field} ${a} vs ${b})`);
+    }
+  }
+}
+
+async function createSession(kind: OnnxGraphKind, path: string, bytes: Uint8Array, options: InferenceSession.SessionOptions): Promise<InferenceSession> {
+  let session: InferenceSession;
+  try {
+    session = await InferenceSession.create(bytes, options);
+  } catch (err) {
+    throw new VaeError('ERR_FILE_FORMAT', `onnxruntime could not load ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  const { inputs, outputs } = ONNX_GRAPH_SIGNATURES[kind];
+  const missing = [...inputs.filter((n) => !session.inputNames.includes(n)), ...outputs.filter((n) => !session.outputNames.includes(n))];
+  if (missing.length > 0) {
+    await session.release();
+    throw new VaeError('ERR_FILE_FORMAT', `${path} (${kind}) lacks the tensors ${missing.join(', ')}`);
+  }
+  return session;
+}

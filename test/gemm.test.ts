@@ -1,0 +1,69 @@
+// The SIMD matrix multiply against its scalar twin and the plain triple loop.
+import { binding, ops, randomArray } from './helpers/native';
+
+const AUTO = 0, SCALAR = 1, AVX2 = 2, REFERENCE = 3;
+const hasAvx2 = binding.cpuInfo().avx2Fma;
+
+interface Case { ta: number; tb: number; M: number; N: number; K: number; beta: number; pad: number }
+
+function run(c: Case, backend: number, threads: number, seed: number): Float32Array {
+  const { ta, tb, M, N, K, beta, pad } = c;
+  const aRows = ta ? K : M, aCols = ta ? M : K, bRows = tb ? N : K, bCols = tb ? K : N;
+  const lda = aCols + pad, ldb = bCols + pad, ldc = N + pad;
+  const A = randomArray(aRows * lda, seed), B = randomArray(bRows * ldb, seed + 1);
+  const C = randomArray(M * ldc, seed + 2);
+  if (beta === 0 && pad === 0) C.fill(NaN, 0, Math.min(C.length, 7)); // beta = 0 must overwrite, even NaN
+  ops.sgemm(ta, tb, M, N, K, 1.25, A, lda, B, ldb, beta, C, ldc, threads, backend);
+  return C;
+}
+
+function maxScaledError(got: Float32Array, want: Float32Array, K: number): number {
+  let worst = 0;
+  for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]) / (1 + Math.abs(want[i])));
+  return worst / Math.sqrt(K);
+}
+
+const sizes = [1, 3, 17, 63, 400, 784];
+const cases: Case[] = [];
+let i = 0;
+for (const M of sizes)
+  for (const N of [1, 3, 17, 63, 400, 784])
+    for (const K of [1, 3, 17, 63, 400, 784]) {
+      // A representative, deterministic subset: every size appears in every position.
+      if ((M * 7 + N * 3 + K) % 5 !== 0 && !(M === 1 || N === 1 || K === 1)) continue;
+      if (M * N * K > 784 * 400 * 400) continue;
+      cases.push({ ta: i % 2, tb: (i >> 1) % 2, M, N, K, beta: i % 3 === 0 ? 1 : 0, pad: i % 4 === 1 ? 3 : 0 });
+      i++;
+    }
+// The shapes the classic model uses, in all three forms (forward, input gradient, weight gradient).
+for (const [M, N, K, ta, tb] of [
+  [128, 400, 784, 0, 0], [128, 40, 400, 0, 0], [128, 400, 20, 0, 0], [128, 784, 400, 0, 0],
+  [128, 400, 40, 0, 1], [128, 20, 400, 0, 1], [128, 400, 784, 0, 1],
+  [784, 400, 128, 1, 0], [400, 40, 128, 1, 0], [20, 400, 128, 1, 0], [400, 784, 128, 1, 0],
+])
+  cases.push({ ta, tb, M, N, K, beta: ta ? 1 : 0, pad: 0 });
+
+describe('sgemm', () => {
+  test.each(cases.map((c) => [`${c.ta ? 'T' : 'N'}${c.tb ? 'T' : 'N'} M=${c.M} N=${c.N} K=${c.K} beta=${c.beta} pad=${c.pad}`, c]))(
+    '%s: scalar and SIMD match the reference',
+    (_name, c) => {
+      const want = run(c, REFERENCE, 1, 5);
+      expect(maxScaledError(run(c, SCALAR, 1, 5), want, c.K)).toBeLessThan(1e-6);
+      if (hasAvx2) expect(maxScaledError(run(c, AVX2, 1, 5), want, c.K)).toBeLessThan(1e-6);
+      expect(run(c, AUTO, 2, 5).some(Number.isNaN)).toBe(false);
+    },
+  );
+
+  test('results are bit-identical for 1 and 2 threads', () => {
+    for (const c of cases.filter((x) => x.M * x.N * x.K > 1e6)) {
+      const one = run(c, AUTO, 1, 9), two = run(c, AUTO, 2, 9);
+      expect(Buffer.from(two.buffer).equals(Buffer.from(one.buffer))).toBe(true);
+    }
+  });
+
+  test('rejects buffers too small for the shape instead of overrunning them', () => {
+    const A = new Float32Array(10), B = new Float32Array(10), C = new Float32Array(10);
+    expect(() => ops.sgemm(0, 0, 4, 4, 4, 1, A, 4, B, 4, 0, C, 4, 1, AUTO)).toThrow(/Float32Array of at least 16/);
+    expect(() => ops.sgemm(0, 0, 2, 2, 2, 1, A, 1, B, 2, 0, C, 2, 1, AUTO)).toThrow(/leading dimensions/);
+  });
+});

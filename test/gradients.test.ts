@@ -1,0 +1,215 @@
+// Finite-difference checks of every op's backward pass, and of the whole model's loss.
+import { ACTIVATIONS } from '../lib/model/types';
+import { binding, dot, expectGradientsClose, ops, randomArray, randomNormal } from './helpers/native';
+
+describe('dense layer', () => {
+  const B = 3, K = 5, N = 4;
+  const input = randomArray(B * K, 1);
+  const W = randomArray(K * N, 2);
+  const b = randomArray(N, 3);
+  const r = randomArray(B * N, 4); // upstream gradient: L = sum(r * out)
+  const loss = () => {
+    const out = new Float32Array(B * N);
+    ops.denseForward(out, input, W, b, B, K, N);
+    return dot(out, r);
+  };
+  const din = new Float32Array(B * K), dW = new Float32Array(K * N), db = new Float32Array(N);
+  ops.denseBackward(din, dW, db, r, input, W, B, K, N);
+
+  test('forward matches x W + b', () => {
+    const out = new Float32Array(B * N);
+    ops.denseForward(out, input, W, b, B, K, N);
+    for (let i = 0; i < B; i++)
+      for (let j = 0; j < N; j++) {
+        let s = b[j];
+        for (let k = 0; k < K; k++) s += input[i * K + k] * W[k * N + j];
+        expect(out[i * N + j]).toBeCloseTo(s, 5);
+      }
+  });
+  test('d/dinput', () => expectGradientsClose(input, loss, din));
+  test('d/dW', () => expectGradientsClose(W, loss, dW));
+  test('d/db', () => expectGradientsClose(b, loss, db));
+  test('backward accumulates into dW and db; din may be skipped', () => {
+    const dW2 = dW.slice(), db2 = db.slice();
+    ops.denseBackward(null, dW2, db2, r, input, W, B, K, N);
+    for (let i = 0; i < dW.length; i++) expect(dW2[i]).toBeCloseTo(2 * dW[i], 5);
+    for (let i = 0; i < db.length; i++) expect(db2[i]).toBeCloseTo(2 * db[i], 5);
+  });
+});
+
+describe.each(ACTIVATIONS.map((name, kind) => [name, kind] as const))('activation %s', (_name, kind) => {
+  test('backward matches finite differences (away from the relu kink)', () => {
+    const x = randomArray(64, 10 + kind, -3, 3).map((v) => (Math.abs(v) < 0.05 ? v + 0.1 : v));
+    const r = randomArray(64, 20 + kind);
+    const f = () => {
+      const y = new Float32Array(x.length);
+      ops.activationForward(kind, y, x);
+      return dot(y, r);
+    };
+    const y = new Float32Array(x.length);
+    ops.activationForward(kind, y, x);
+    const dx = new Float32Array(x.length);
+    ops.activationBackward(kind, dx, r, y);
+    expectGradientsClose(x, f, dx, { h: 1e-3 });
+  });
+  test('forward is finite for extreme inputs', () => {
+    const x = new Float32Array([-1e30, -100, -1, 0, 1, 100, 1e30]);
+    const y = new Float32Array(x.length);
+    ops.activationForward(kind, y, x);
+    for (const v of y) expect(Number.isFinite(v)).toBe(true);
+  });
+});
+
+describe('gaussian head split', () => {
+  test('forward splits columns, backward joins them', () => {
+    const B = 2, d = 3;
+    const head = Float32Array.from({ length: 2 * B * d }, (_, i) => i);
+    const mean = new Float32Array(B * d), logvar = new Float32Array(B * d);
+    ops.gaussianHeadForward(mean, logvar, head, B, d);
+    expect(Array.from(mean)).toEqual([0, 1, 2, 6, 7, 8]);
+    expect(Array.from(logvar)).toEqual([3, 4, 5, 9, 10, 11]);
+    const dhead = new Float32Array(2 * B * d);
+    ops.gaussianHeadBackward(dhead, mean, logvar, B, d);
+    expect(Array.from(dhead)).toEqual(Array.from(head));
+  });
+});
+
+describe('reparameterization', () => {
+  const n = 12;
+  const mean = randomArray(n, 30), logvar = randomArray(n, 31, -2, 1), eps = randomNormal(n, 32), r = randomArray(n, 33);
+  const f = () => {
+    const z = new Float32Array(n);
+    ops.reparameterizeForward(z, mean, logvar, eps);
+    return dot(z, r);
+  };
+  const dmean = new Float32Array(n), dlogvar = new Float32Array(n);
+  ops.reparameterizeBackward(dmean, dlogvar, r, logvar, eps);
+  test('forward is mean + exp(logvar/2) * eps', () => {
+    const z = new Float32Array(n);
+    ops.reparameterizeForward(z, mean, logvar, eps);
+    for (let i = 0; i < n; i++) expect(z[i]).toBeCloseTo(mean[i] + Math.exp(logvar[i] / 2) * eps[i], 5);
+  });
+  test('d/dmean', () => expectGradientsClose(mean, f, dmean, { h: 1e-3 }));
+  test('d/dlogvar', () => expectGradientsClose(logvar, f, dlogvar, { h: 1e-3 }));
+});
+
+describe('analytic KL', () => {
+  const n = 10;
+  const mean = randomArray(n, 40, -2, 2), logvar = randomArray(n, 41, -3, 2);
+  test('equals 1/2 sum(var - log var - 1 + mean^2)', () => {
+    let expected = 0;
+    for (let i = 0; i < n; i++) expected += 0.5 * (Math.exp(logvar[i]) - logvar[i] - 1 + mean[i] ** 2);
+    expect(ops.klForward(mean, logvar)).toBeCloseTo(expected, 4);
+    expect(ops.klForward(new Float32Array(4), new Float32Array(4))).toBe(0);
+  });
+  test('backward (scaled) matches finite differences', () => {
+    const scale = 0.7;
+    const dmean = new Float32Array(n), dlogvar = new Float32Array(n);
+    ops.klBackward(dmean, dlogvar, mean, logvar, scale);
+    const f = () => scale * ops.klForward(mean, logvar);
+    expectGradientsClose(mean, f, dmean, { h: 1e-3 });
+    expectGradientsClose(logvar, f, dlogvar, { h: 1e-3 });
+  });
+  test('agrees with a Monte Carlo estimate of E_q[log q(z) - log p(z)]', () => {
+    const m = new Float32Array([0.5, -1.2, 2.0]), lv = new Float32Array([-0.7, 0.4, -2.0]);
+    const samples = 200000;
+    const eps = randomNormal(samples * 3, 42);
+    let sum = 0;
+    for (let s = 0; s < samples; s++)
+      for (let i = 0; i < 3; i++) {
+        const e = eps[s * 3 + i];
+        const z = m[i] + Math.exp(lv[i] / 2) * e;
+        // log q(z) - log p(z), the 2*pi terms cancel
+        sum += -0.5 * lv[i] - 0.5 * e * e + 0.5 * z * z;
+      }
+    const mc = sum / samples;
+    expect(Math.abs(mc - ops.klForward(m, lv)) / ops.klForward(m, lv)).toBeLessThan(0.01);
+  });
+});
+
+describe.each([
+  ['bernoulli (BCE from logits)', 0],
+  ['gaussian (SSE / 2)', 1],
+] as const)('reconstruction loss %s', (_name, kind) => {
+  const n = 20;
+  const pred = randomArray(n, 50, -4, 4), target = randomArray(n, 51, 0, 1);
+  test('backward matches finite differences', () => {
+    const dpred = new Float32Array(n);
+    ops.lossBackward(kind, dpred, pred, target, 0.5);
+    expectGradientsClose(pred, () => 0.5 * ops.lossForward(kind, pred, target), dpred, { h: 1e-3 });
+  });
+  test('forward matches its definition', () => {
+    let expected = 0;
+    for (let i = 0; i < n; i++) {
+      const l = pred[i], x = target[i];
+      expected += kind === 0 ? -(x * Math.log(1 / (1 + Math.exp(-l))) + (1 - x) * Math.log(1 - 1 / (1 + Math.exp(-l)))) : 0.5 * (l - x) ** 2;
+    }
+    expect(ops.lossForward(kind, pred, target)).toBeCloseTo(expected, 3);
+  });
+});
+
+test('BCE from logits is finite and exact for huge logits', () => {
+  const logits = new Float32Array([1000, -1000, 80, -80]);
+  const target = new Float32Array([1, 0, 0.5, 0.5]);
+  const loss = ops.lossForward(0, logits, target);
+  expect(Number.isFinite(loss)).toBe(true);
+  // softplus(l) - x*l: 0 + 0 + (80 - 40) + (0 + 40)
+  expect(loss).toBeCloseTo(80, 3);
+});
+
+describe('Adam', () => {
+  test('one step equals the bias-corrected update', () => {
+    const p = new Float32Array([1, -2, 3]), g = new Float32Array([0.5, -0.1, 0]), m = new Float32Array(3), v = new Float32Array(3);
+    const hyper = { learningRate: 0.1, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0 };
+    ops.adamUpdate(p, g, m, v, hyper, 1, 1);
+    // step 1: m_hat = g, v_hat = g^2, so the update is lr * sign(g) (0 where g is 0)
+    expect(p[0]).toBeCloseTo(0.9, 6);
+    expect(p[1]).toBeCloseTo(-1.9, 6);
+    expect(p[2]).toBeCloseTo(3, 6);
+    expect(m[0]).toBeCloseTo(0.05, 7);
+    expect(v[0]).toBeCloseTo(0.00025, 7);
+  });
+  test('decoupled weight decay shrinks parameters by lr * decay', () => {
+    const p = new Float32Array([2]), g = new Float32Array([0]), m = new Float32Array(1), v = new Float32Array(1);
+    ops.adamUpdate(p, g, m, v, { learningRate: 0.1, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0.5 }, 1, 1);
+    expect(p[0]).toBeCloseTo(2 - 0.1 * 0.5 * 2, 6);
+  });
+  test('multi-threaded update equals single-threaded', () => {
+    const n = 300001;
+    const hyper = { learningRate: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0.01 };
+    const run = (threads: number) => {
+      const p = randomArray(n, 60), g = randomArray(n, 61), m = randomArray(n, 62), v = randomArray(n, 63, 0, 1);
+      ops.adamUpdate(p, g, m, v, hyper, 7, threads);
+      return p;
+    };
+    expect(Buffer.from(run(2).buffer).equals(Buffer.from(run(1).buffer))).toBe(true);
+  });
+});
+
+describe.each([
+  ['relu', 'bernoulli'],
+  ['leaky_relu', 'gaussian'],
+  ['tanh', 'bernoulli'],
+  ['sigmoid', 'gaussian'],
+  ['softplus', 'bernoulli'],
+] as const)('whole model (%s, %s)', (activation, likelihood) => {
+  test('gradient of the per-sample loss matches finite differences for every parameter', () => {
+    const config = { inputDim: 6, latentDim: 2, encoderLayers: [5, 4], decoderLayers: [3], activation: 0, likelihood: 0, beta: 0.8, seed: 3, threads: 1 };
+    config.activation = ['relu', 'leaky_relu', 'tanh', 'sigmoid', 'softplus'].indexOf(activation);
+    config.likelihood = likelihood === 'bernoulli' ? 0 : 1;
+    const model = new binding.NativeModel(config);
+    const rows = 4;
+    const x = randomArray(rows * 6, 70, 0, 1);
+    const eps = randomNormal(rows * 2, 71);
+    const params = new Float32Array(model.paramCount);
+    model.copyParams(params);
+    const grads = new Float32Array(model.paramCount);
+    model.lossAndGradients(x, rows, eps, grads);
+    const loss = () => {
+      model.setParams(params);
+      const [rec, kl] = model.lossAndGradients(x, rows, eps, null);
+      return (rec + config.beta * kl) / rows;
+    };
+    expectGradientsClose(params, loss, grads, { h: 2e-3, atol: 1e-3, rtol: 2e-2 });
+  });
+});

@@ -1,0 +1,225 @@
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { VaeError } from '../lib/errors';
+import type { DenseWeights, VaeConfig, VaeWeights } from '../lib/model/types';
+import { exportAll, referenceForward, writeOnnxModel } from '../lib/onnx';
+import { NormalGenerator, normalDraws, OnnxVAE } from '../lib/serve';
+
+const TOLERANCE = 1e-5;
+
+function uniforms(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function randomArray(length: number, next: () => number, scale = 1, offset = -0.5): Float32Array {
+  return Float32Array.from({ length }, () => (next() + offset) * scale);
+}
+
+function randomWeights(config: VaeConfig, seed: number): VaeWeights {
+  const next = uniforms(seed);
+  const layer = (inDim: number, outDim: number): DenseWeights => ({
+    inDim,
+    outDim,
+    weight: randomArray(inDim * outDim, next, 3 / Math.sqrt(inDim)),
+    bias: randomArray(outDim, next),
+  });
+  const chain = (widths: number[]): DenseWeights[] => widths.slice(1).map((w, i) => layer(widths[i], w));
+  const enc = [config.inputDim, ...config.encoderLayers];
+  return {
+    encoder: chain(enc),
+    head: layer(enc[enc.length - 1], 2 * config.latentDim),
+    decoder: chain([config.latentDim, ...config.decoderLayers, config.inputDim]),
+  };
+}
+
+function expectClose(actual: Float32Array, expected: Float64Array | Float32Array): void {
+  expect(actual.length).toBe(expected.length);
+  let worst = 0;
+  for (let i = 0; i < actual.length; i++) worst = Math.max(worst, Math.abs(actual[i] - expected[i]) / Math.max(1, Math.abs(expected[i])));
+  expect(worst).toBeLessThan(TOLERANCE);
+}
+
+async function expectRejects(promise: Promise<unknown>, code: string, message: RegExp): Promise<void> {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(VaeError);
+  expect(err).toMatchObject({ code });
+  expect((err as VaeError).message).toMatch(message);
+}
+
+const config: VaeConfig = {
+  inputDim: 13,
+  latentDim: 3,
+  encoderLayers: [7, 5],
+  decoderLayers: [5, 7],
+  activation: 'softplus',
+  likelihood: 'bernoulli',
+  beta: 1,
+  seed: 1,
+};
+const weights = randomWeights(config, 42);
+const root = mkdtempSync(join(tmpdir(), 'vae-onnx-serve-'));
+const dir = join(root, 'model');
+const rows = 37;
+const x = randomArray(rows * config.inputDim, uniforms(7), 1, 0);
+let vae: OnnxVAE;
+
+beforeAll(async () => {
+  await exportAll(dir, config, weights);
+  vae = await OnnxVAE.open(dir, { intraOpNumThreads: 1, interOpNumThreads: 1 });
+});
+afterAll(async () => {
+  await vae?.close();
+  rmSync(root, { recursive: true, force: true });
+});
+
+describe('OnnxVAE.open', () => {
+  test('loads every graph and exposes the metadata', () => {
+    expect(vae.graphs.sort()).toEqual(['decoder', 'encoder', 'encoder-mean', 'reconstruct', 'sample']);
+    expect(vae.inputDim).toBe(13);
+    expect(vae.latentDim).toBe(3);
+    expect(vae.metadata).toMatchObject({ library: 'vae-node', likelihood: 'bernoulli', activation: 'softplus', encoderLayers: [7, 5] });
+    expect(vae.metadata.inputScaling).toMatch(/\[0,1\]/);
+  });
+
+  test('a single file or a subset of graphs', async () => {
+    const single = await OnnxVAE.open(join(dir, 'decoder.onnx'));
+    expect(single.graphs).toEqual(['decoder']);
+    await single.close();
+    const subset = await OnnxVAE.open(dir, { graphs: ['encoder-mean'] });
+    expect(subset.graphs).toEqual(['encoder-mean']);
+    await subset.close();
+  });
+
+  test('missing paths, missing graphs and bad options', async () => {
+    await expectRejects(OnnxVAE.open(join(root, 'nope')), 'ERR_IO', /nope/);
+    await expectRejects(OnnxVAE.open(root), 'ERR_IO', /none of encoder\.onnx/);
+    const partial = join(root, 'partial');
+    await exportAll(partial, config, weights, { graphs: ['decoder'] });
+    await expectRejects(OnnxVAE.open(partial, { graphs: ['decoder', 'sample'] }), 'ERR_IO', /no sample\.onnx/);
+    await expectRejects(OnnxVAE.open(dir, { graphs: ['decode' as never] }), 'ERR_INVALID_ARGUMENT', /options\.graphs/);
+    await expectRejects(OnnxVAE.open(dir, { intraOpNumThreads: -1 }), 'ERR_INVALID_ARGUMENT', /options\.intraOpNumThreads/);
+    await expectRejects(OnnxVAE.open(dir, { batchSize: 0 }), 'ERR_INVALID_ARGUMENT', /options\.batchSize/);
+  });
+
+  test('graphs of different models are refused', async () => {
+    const other = { ...config, latentDim: 4 };
+    const mixed = join(root, 'mixed');
+    await exportAll(mixed, config, weights, { graphs: ['encoder'] });
+    await writeOnnxModel(join(root, 'other-decoder.onnx'), other, randomWeights(other, 1), { graph: 'decoder' });
+    copyFileSync(join(root, 'other-decoder.onnx'), join(mixed, 'decoder.onnx'));
+    await expectRejects(OnnxVAE.open(mixed), 'ERR_FILE_FORMAT', /different models \(latentDim 4 vs 3\)/);
+    copyFileSync(join(dir, 'encoder.onnx'), join(mixed, 'decoder.onnx'));
+    await expectRejects(OnnxVAE.open(mixed), 'ERR_FILE_FORMAT', /holds the encoder graph, expected decoder/);
+  });
+});
+
+describe('inference matches the reference forward pass', () => {
+  test('encode and encodeMean', async () => {
+    const expected = referenceForward(config, weights, 'encoder', { x });
+    const { mean, logVar } = await vae.encode(x);
+    expectClose(mean, expected.mean!);
+    expectClose(logVar, expected.logVar!);
+    expectClose(await vae.encodeMean({ data: x, rows, cols: config.inputDim }), expected.mean!);
+  });
+
+  test('decode', async () => {
+    const z = randomArray(rows * config.latentDim, uniforms(3), 4);
+    expectClose(await vae.decode(z), referenceForward(config, weights, 'decoder', { z }).xHat!);
+  });
+
+  test('reconstruct with given eps, or eps drawn from a seed', async () => {
+    const eps = normalDraws(rows * config.latentDim, 5);
+    const expected = referenceForward(config, weights, 'reconstruct', { x, eps }).xHat!;
+    expectClose(await vae.reconstruct(x, { eps }), expected);
+    expectClose(await vae.reconstruct(x, { seed: 5 }), expected);
+  });
+
+  test('sample(n, { seed }) decodes the seeded prior draws and is reproducible', async () => {
+    const first = await vae.sample(20, { seed: 123 });
+    expectClose(first, referenceForward(config, weights, 'sample', { eps: normalDraws(20 * config.latentDim, 123) }).xHat!);
+    expect(await vae.sample(20, { seed: 123 })).toEqual(first);
+    expect(await vae.sample(20, { seed: 124 })).not.toEqual(first);
+    // Row i depends only on the seed and i, not on n.
+    expect(await vae.sample(5, { seed: 123 })).toEqual(first.subarray(0, 5 * config.inputDim));
+  });
+
+  test('results do not depend on the batch size', async () => {
+    const small = await OnnxVAE.open(dir, { batchSize: 8 });
+    try {
+      expect(await small.encode(x)).toEqual(await vae.encode(x));
+      expect(await small.reconstruct(x, { seed: 9 })).toEqual(await vae.reconstruct(x, { seed: 9 }));
+      expect(await small.sample(rows, { seed: 9 })).toEqual(await vae.sample(rows, { seed: 9 }));
+    } finally {
+      await small.close();
+    }
+  });
+
+  test('fallbacks: encodeMean on the encoder graph, sample on the decoder graph', async () => {
+    const partial = await OnnxVAE.open(dir, { graphs: ['encoder', 'decoder'] });
+    try {
+      expect(await partial.encodeMean(x)).toEqual(await vae.encodeMean(x));
+      expect(await partial.sample(4, { seed: 1 })).toEqual(await vae.sample(4, { seed: 1 }));
+      await expectRejects(partial.reconstruct(x), 'ERR_INVALID_ARGUMENT', /reconstruct\(\) needs the reconstruct graph/);
+    } finally {
+      await partial.close();
+    }
+  });
+});
+
+describe('input validation', () => {
+  test('wrong lengths and widths', async () => {
+    await expectRejects(vae.encode(new Float32Array(12)), 'ERR_INVALID_ARGUMENT', /multiple of 13 for x/);
+    await expectRejects(vae.decode(new Float32Array(4)), 'ERR_INVALID_ARGUMENT', /multiple of 3 for z/);
+    await expectRejects(vae.decode({ data: new Float32Array(8), rows: 2, cols: 4 }), 'ERR_INVALID_ARGUMENT', /z\.cols/);
+    await expectRejects(vae.encode([1, 2, 3] as never), 'ERR_INVALID_ARGUMENT', /for x/);
+    await expectRejects(vae.reconstruct(x, { eps: new Float32Array(3) }), 'ERR_INVALID_ARGUMENT', /37 rows of 3 values.*options\.eps/);
+  });
+
+  test('non-finite values', async () => {
+    const bad = x.slice();
+    bad[2 * 13 + 4] = NaN;
+    await expectRejects(vae.encode(bad), 'ERR_NON_FINITE', /x holds NaN at row 2, column 4/);
+    await expectRejects(vae.decode(new Float32Array([0, Infinity, 0])), 'ERR_NON_FINITE', /z holds Infinity/);
+  });
+
+  test('bad n, seed and option combinations', async () => {
+    await expectRejects(vae.sample(0), 'ERR_INVALID_ARGUMENT', /for n/);
+    await expectRejects(vae.sample(2.5), 'ERR_INVALID_ARGUMENT', /for n/);
+    await expectRejects(vae.sample(2, { seed: -1 }), 'ERR_INVALID_ARGUMENT', /options\.seed/);
+    await expectRejects(vae.reconstruct(x, { seed: 1, eps: normalDraws(rows * 3, 1) }), 'ERR_INVALID_ARGUMENT', /either eps or seed/);
+  });
+
+  test('calls after close()', async () => {
+    const closing = await OnnxVAE.open(join(dir, 'sample.onnx'));
+    await closing.close();
+    await closing.close();
+    await expectRejects(closing.sample(1, { seed: 1 }), 'ERR_INVALID_ARGUMENT', /after close\(\)/);
+  });
+});
+
+describe('NormalGenerator', () => {
+  test('is deterministic and standard normal', () => {
+    const draws = normalDraws(100_000, 2024);
+    expect(Buffer.from(normalDraws(100_000, 2024).buffer).equals(Buffer.from(draws.buffer))).toBe(true);
+    const mean = draws.reduce((s, v) => s + v, 0) / draws.length;
+    const variance = draws.reduce((s, v) => s + (v - mean) ** 2, 0) / draws.length;
+    expect(Math.abs(mean)).toBeLessThan(0.02);
+    expect(Math.abs(variance - 1)).toBeLessThan(0.02);
+    expect(draws.every(Number.isFinite)).toBe(true);
+  });
+
+  test('uses all bits of the seed', () => {
+    expect(new NormalGenerator(2 ** 32 + 1).next()).not.toBe(new NormalGenerator(1).next());
+    expect(() => new NormalGenerator(1.5)).toThrow(/non-negative safe integer for seed/);
+  });
+});

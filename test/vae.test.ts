@@ -1,0 +1,275 @@
+// The public VAE API: construction, training, inference, reproducibility, files and bad input.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, readdirSync } from 'fs';
+import { tmpdir } from 'os';
+import { join } from 'path';
+import { loadEmbeddedFashionMnist } from '../lib/data/load';
+import { Matrix, sliceRows } from '../lib/data/matrix';
+import { FitAbortedError, VAE, VaeError } from '../lib';
+import { randomArray, randomNormal } from './helpers/native';
+
+let images: Matrix;
+let dir: string;
+beforeAll(async () => {
+  images = (await loadEmbeddedFashionMnist()).x;
+  dir = mkdtempSync(join(tmpdir(), 'vae-test-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const small = () => new VAE({ inputDim: 784, latentDim: 4, encoderLayers: [32], seed: 7, threads: 1 });
+
+function expectVaeError(fn: () => unknown, code: string, message?: RegExp): void {
+  let caught: unknown;
+  try {
+    fn();
+  } catch (err) {
+    caught = err;
+  }
+  expect(caught).toBeInstanceOf(VaeError);
+  expect((caught as VaeError).code).toBe(code);
+  if (message) expect((caught as VaeError).message).toMatch(message);
+}
+
+async function expectRejects(p: Promise<unknown>, code: string, message?: RegExp): Promise<void> {
+  const err = await p.then(() => undefined, (e: unknown) => e);
+  expect(err).toBeInstanceOf(VaeError);
+  expect((err as VaeError).code).toBe(code);
+  if (message) expect((err as VaeError).message).toMatch(message);
+}
+
+const same = (a: Float32Array, b: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+
+describe('construction', () => {
+  test('defaults are the classic 784-400-20 bernoulli relu model', () => {
+    const vae = new VAE();
+    expect(vae.config).toMatchObject({ inputDim: 784, latentDim: 20, encoderLayers: [400], decoderLayers: [400], activation: 'relu', likelihood: 'bernoulli', beta: 1 });
+    expect(vae.parameterCount).toBe(784 * 400 + 400 + 400 * 40 + 40 + 20 * 400 + 400 + 400 * 784 + 784);
+    expect(vae.threads).toBeGreaterThanOrEqual(1);
+  });
+  test('decoder layers default to the reversed encoder layers', () => {
+    expect(new VAE({ inputDim: 10, encoderLayers: [8, 6], latentDim: 2 }).config.decoderLayers).toEqual([6, 8]);
+  });
+  test.each([
+    [{ inputDim: 0 }, /options.inputDim/],
+    [{ inputDim: 2.5 }, /options.inputDim/],
+    [{ latentDim: -1 }, /options.latentDim/],
+    [{ encoderLayers: [400, 0] }, /options.encoderLayers\[1\]/],
+    [{ encoderLayers: 'big' }, /options.encoderLayers/],
+    [{ activation: 'gelu' }, /'relu'.*for options.activation/],
+    [{ likelihood: 'poisson' }, /options.likelihood/],
+    [{ beta: NaN }, /options.beta/],
+    [{ beta: -1 }, /options.beta/],
+    [{ threads: 0 }, /options.threads/],
+    [{ seed: -3 }, /options.seed/],
+    [{ inputDim: 1e9 }, /options.inputDim/],
+    [{ inputDim: 100000, encoderLayers: [100000] }, /parameters/],
+    [{ latnetDim: 3 }, /Unknown option "latnetDim"/],
+  ])('rejects %p', (options, message) => {
+    expectVaeError(() => new VAE(options as never), 'ERR_INVALID_ARGUMENT', message);
+  });
+});
+
+describe('training', () => {
+  test('fit lowers the loss, reports history and keeps the event loop free', async () => {
+    const vae = new VAE({ latentDim: 8, encoderLayers: [64], seed: 1, threads: 2 });
+    const train = sliceRows(images, 0, 2000), val = sliceRows(images, 9000, 10000);
+    const batches: number[] = [];
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 1);
+    const history = await vae.fit(train, { epochs: 3, validationData: val, onBatchEnd: (b) => batches.push(b.batch) });
+    clearInterval(timer);
+    expect(history).toHaveLength(3);
+    expect(history[2].loss).toBeLessThan(history[0].loss);
+    expect(history[0].loss).toBeGreaterThan(history[2].loss + 10);
+    for (const e of history) {
+      expect(e.loss).toBeCloseTo(e.reconstruction + e.kl, 6);
+      expect(Number.isFinite(e.valLoss)).toBe(true);
+      expect(e.samplesPerSecond).toBeGreaterThan(0);
+    }
+    expect(batches).toHaveLength(3 * 16);
+    expect(batches.slice(0, 16)).toEqual(Array.from({ length: 16 }, (_, i) => i + 1));
+    expect(ticks).toBeGreaterThan(0);
+    expect(vae.history).toHaveLength(3);
+    // evaluate() agrees with the validation loss of the last epoch (same seed, beta 1)
+    const ev = vae.evaluate(val, { seed: vae.config.seed });
+    expect(ev.loss).toBeCloseTo(history[2].valLoss!, 3);
+    expect(ev.loss).toBeCloseTo(ev.reconstruction + ev.kl, 6);
+    expect(await vae.evaluateAsync(val, { seed: vae.config.seed })).toEqual(ev);
+  });
+
+  test('the same seed gives bit-identical training, for any thread count', async () => {
+    const run = async (threads: number) => {
+      const vae = new VAE({ latentDim: 5, encoderLayers: [48], seed: 42, threads });
+      await vae.fit(sliceRows(images, 0, 700), { epochs: 2, batchSize: 100 });
+      return vae.getParameters();
+    };
+    const a = await run(1), b = await run(1), c = await run(2);
+    expect(same(a, b)).toBe(true);
+    expect(same(a, c)).toBe(true);
+    const other = new VAE({ latentDim: 5, encoderLayers: [48], seed: 43, threads: 1 });
+    expect(same(a, other.getParameters())).toBe(false);
+  });
+
+  test('abort stops after the current batch and keeps a usable model', async () => {
+    const vae = small();
+    const controller = new AbortController();
+    let seen = 0;
+    const err = await vae
+      .fit(sliceRows(images, 0, 4000), { epochs: 5, batchSize: 32, signal: controller.signal, onBatchEnd: () => { if (++seen === 3) controller.abort(); } })
+      .then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(FitAbortedError);
+    expect((err as FitAbortedError).code).toBe('ERR_ABORTED');
+    expect(vae.isTraining).toBe(false);
+    expect(vae.encode(sliceRows(images, 0, 2)).mean).toHaveLength(8);
+  });
+
+  test('calling fit twice at once, or inference during fit, is refused with ERR_BUSY', async () => {
+    const vae = small();
+    const running = vae.fit(sliceRows(images, 0, 1000), { epochs: 1 });
+    await expectRejects(vae.fit(sliceRows(images, 0, 100)), 'ERR_BUSY', /already running/);
+    expectVaeError(() => vae.encode(sliceRows(images, 0, 1)), 'ERR_BUSY');
+    await expectRejects(vae.save(join(dir, 'busy.vae')), 'ERR_BUSY');
+    await running;
+    expect(vae.encode(sliceRows(images, 0, 1)).mean).toHaveLength(4);
+  });
+
+  test('bad training input is a typed error naming the argument', async () => {
+    const vae = small();
+    await expectRejects(vae.fit(new Float32Array(785)), 'ERR_INVALID_ARGUMENT', /for data/);
+    await expectRejects(vae.fit([1, 2, 3] as never), 'ERR_INVALID_ARGUMENT', /for data/);
+    await expectRejects(vae.fit(new Float32Array(0)), 'ERR_INVALID_ARGUMENT', /for data/);
+    const nan = images.data.slice(0, 784 * 10);
+    nan[784 * 3 + 5] = NaN;
+    await expectRejects(vae.fit(nan), 'ERR_NON_FINITE', /row 3, column 5/);
+    const inf = images.data.slice(0, 784 * 10);
+    inf[7] = Infinity;
+    await expectRejects(vae.fit(inf), 'ERR_NON_FINITE', /row 0, column 7/);
+    await expectRejects(vae.fit(images, { epochs: 0 }), 'ERR_INVALID_ARGUMENT', /options.epochs/);
+    await expectRejects(vae.fit(images, { batchSize: 1.5 }), 'ERR_INVALID_ARGUMENT', /options.batchSize/);
+    await expectRejects(vae.fit(images, { learningRate: -1 }), 'ERR_INVALID_ARGUMENT', /options.learningRate/);
+    await expectRejects(vae.fit(images, { validationData: new Float32Array(3) }), 'ERR_INVALID_ARGUMENT', /options.validationData/);
+    await expectRejects(vae.fit(images, { signal: {} as never }), 'ERR_INVALID_ARGUMENT', /AbortSignal/);
+  });
+
+  test('a diverging run stops with ERR_DIVERGED instead of producing NaN', async () => {
+    const vae = new VAE({ inputDim: 4, latentDim: 2, encoderLayers: [4], likelihood: 'gaussian', seed: 1, threads: 1 });
+    const data = new Float32Array(4 * 64).fill(3e18);
+    await expectRejects(vae.fit(data, { epochs: 3, learningRate: 10 }), 'ERR_DIVERGED', /non-finite/);
+    expect(vae.getParameters().every(Number.isFinite)).toBe(true);
+  });
+});
+
+describe('inference', () => {
+  const vae = new VAE({ inputDim: 12, latentDim: 3, encoderLayers: [9], decoderLayers: [7], seed: 5, threads: 1 });
+  const x = randomArray(5 * 12, 1, 0, 1);
+
+  test('shapes, ranges and sync/async agreement', async () => {
+    const { mean, logVar } = vae.encode(x);
+    expect(mean).toHaveLength(15);
+    expect(logVar).toHaveLength(15);
+    expect(same(vae.encodeMean(x), mean)).toBe(true);
+    const asyncEnc = await vae.encodeAsync(x);
+    expect(same(asyncEnc.mean, mean) && same(asyncEnc.logVar, logVar)).toBe(true);
+    expect(same(await vae.encodeMeanAsync(x), mean)).toBe(true);
+    const xHat = vae.decode(mean);
+    expect(xHat.every((p) => p > 0 && p < 1)).toBe(true);
+    expect(same(await vae.decodeAsync(mean), xHat)).toBe(true);
+    expect(same(vae.reconstruct(x), xHat)).toBe(true); // z = mean by default
+    expect(same(await vae.reconstructAsync(x), xHat)).toBe(true);
+  });
+
+  test('reconstruct with eps follows z = mean + exp(logVar/2) * eps', () => {
+    const eps = randomNormal(15, 2);
+    const { mean, logVar } = vae.encode(x);
+    const z = mean.map((m, i) => m + Math.exp(logVar[i] / 2) * eps[i]);
+    const direct = vae.decode(z);
+    const viaEps = vae.reconstruct(x, { eps });
+    for (let i = 0; i < direct.length; i++) expect(viaEps[i]).toBeCloseTo(direct[i], 6);
+  });
+
+  test('accepts Matrix input and subarray views (byteOffset respected)', () => {
+    const big = new Float32Array(12 * 7);
+    big.set(x, 12);
+    const view = big.subarray(12, 12 * 6);
+    expect(same(vae.encodeMean(view), vae.encodeMean(x))).toBe(true);
+    expect(same(vae.encodeMean({ data: x, rows: 5, cols: 12 }), vae.encodeMean(x))).toBe(true);
+  });
+
+  test('sample is reproducible with a seed', () => {
+    const a = vae.sample(4, { seed: 9 }), b = vae.sample(4, { seed: 9 }), c = vae.sample(4, { seed: 10 });
+    expect(a).toHaveLength(48);
+    expect(same(a, b)).toBe(true);
+    expect(same(a, c)).toBe(false);
+  });
+
+  test('evaluate matches a float64 recomputation of the ELBO with the same weights', () => {
+    // Closed form on a tiny model: with eps drawn by the engine we cannot reproduce the draw,
+    // so compare the deterministic parts: the KL term equals the analytic KL of encode().
+    const ev = vae.evaluate(x);
+    const { mean, logVar } = vae.encode(x);
+    let kl = 0;
+    for (let i = 0; i < mean.length; i++) kl += 0.5 * (Math.exp(logVar[i]) - logVar[i] - 1 + mean[i] ** 2);
+    expect(ev.kl).toBeCloseTo(kl / 5, 5);
+    expect(ev.reconstruction).toBeGreaterThan(0);
+  });
+
+  test('bad inference input is a typed error, never a crash or NaN', async () => {
+    expectVaeError(() => vae.encode(new Float32Array(13)), 'ERR_INVALID_ARGUMENT', /for x/);
+    expectVaeError(() => vae.encode(new Float64Array(12) as never), 'ERR_INVALID_ARGUMENT', /for x/);
+    expectVaeError(() => vae.encode(null as never), 'ERR_INVALID_ARGUMENT', /for x/);
+    expectVaeError(() => vae.decode(new Float32Array(4)), 'ERR_INVALID_ARGUMENT', /for z/);
+    expectVaeError(() => vae.encode({ data: new Float32Array(12), rows: 2, cols: 12 }), 'ERR_INVALID_ARGUMENT');
+    const nan = x.slice();
+    nan[13] = NaN;
+    expectVaeError(() => vae.encode(nan), 'ERR_NON_FINITE', /row 1, column 1/);
+    await expectRejects(vae.encodeAsync(nan), 'ERR_NON_FINITE', /row 1, column 1/);
+    const infZ = new Float32Array(3).fill(-Infinity);
+    expectVaeError(() => vae.decode(infZ), 'ERR_NON_FINITE');
+    expectVaeError(() => vae.reconstruct(x, { eps: new Float32Array(3) }), 'ERR_INVALID_ARGUMENT', /options.eps/);
+    expectVaeError(() => vae.sample(0), 'ERR_INVALID_ARGUMENT', /for n/);
+    expectVaeError(() => vae.sample(2, { seed: 1.5 }), 'ERR_INVALID_ARGUMENT', /options.seed/);
+  });
+});
+
+describe('model files', () => {
+  test('save/load round trip gives identical outputs and identical continued training', async () => {
+    const a = small();
+    const train = sliceRows(images, 0, 600);
+    await a.fit(train, { epochs: 1 });
+    const file = join(dir, 'a.vae');
+    await a.save(file);
+    const b = await VAE.load(file, { threads: 2 });
+    expect(b.config).toEqual(a.config);
+    expect(b.history).toEqual(a.history);
+    const x = sliceRows(images, 1000, 1010);
+    expect(same(b.encodeMean(x), a.encodeMean(x))).toBe(true);
+    expect(same(b.decode(a.encodeMean(x)), a.decode(a.encodeMean(x)))).toBe(true);
+    // Optimizer state and the training RNG are in the file: continuing gives the same result.
+    await a.fit(train, { epochs: 1 });
+    await b.fit(train, { epochs: 1 });
+    expect(same(a.getParameters(), b.getParameters())).toBe(true);
+    const c = VAE.loadSync(file);
+    expect(same(c.encodeMean(x), VAE.loadSync(file).encodeMean(x))).toBe(true);
+    // no temp files left behind
+    expect(readdirSync(dir).filter((f) => f.includes('.tmp'))).toEqual([]);
+  });
+
+  test('truncated, corrupted, foreign and missing files throw clear errors', async () => {
+    const file = join(dir, 'good.vae');
+    small().saveSync(file);
+    const bytes = readFileSync(file);
+    const truncated = join(dir, 'truncated.vae');
+    writeFileSync(truncated, bytes.subarray(0, bytes.length - 1000));
+    await expectRejects(VAE.load(truncated), 'ERR_FILE_FORMAT', /truncated or corrupted/);
+    const corrupted = join(dir, 'corrupted.vae');
+    const flipped = Buffer.from(bytes);
+    flipped[flipped.length >> 1] ^= 0x40;
+    writeFileSync(corrupted, flipped);
+    expectVaeError(() => VAE.loadSync(corrupted), 'ERR_FILE_FORMAT', /checksum/);
+    const foreign = join(dir, 'foreign.vae');
+    writeFileSync(foreign, 'hello, this is not a model at all');
+    expectVaeError(() => VAE.loadSync(foreign), 'ERR_FILE_FORMAT', /magic/);
+    expectVaeError(() => VAE.loadSync(join(dir, 'missing.vae')), 'ERR_IO', /missing.vae/);
+    await expectRejects(small().save(join(dir, 'no-such-dir', 'x.vae')), 'ERR_IO');
+    expect(existsSync(join(dir, 'no-such-dir'))).toBe(false);
+  });
+});
