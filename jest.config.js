@@ -5,5 +5,5 @@ module.exports = {
   roots: ['<rootDir>/test'],
   testTimeout: 120000,
   setupFiles: ['<rootDir>/test/setup/realm.ts'],
-  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.test.json', isolatedModules: true }] },
+  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.test.json' }] },
 };

@@ -82,6 +82,8 @@ export interface NativeOps {
   /** kind: 0 bernoulli (BCE from logits), 1 gaussian (SSE / 2) */
   lossForward(kind: number, pred: Float32Array, target: Float32Array): number;
   lossBackward(kind: number, dpred: Float32Array, pred: Float32Array, target: Float32Array, scale: number): void;
+  /** [sync] GFLOP/s of independent FMA chains on `threads` threads for about `seconds` */
+  fmaPeak(threads: number, seconds: number): number;
   adamUpdate(
     params: Float32Array, grads: Float32Array, m: Float32Array, v: Float32Array, hyper: AdamHyper, step: number,
     threads: number,

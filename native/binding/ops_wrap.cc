@@ -4,6 +4,7 @@
 #include <napi.h>
 
 #include "binding/args.h"
+#include "core/fma_probe.h"
 #include "core/gemm.h"
 #include "core/ops.h"
 #include "core/thread_pool.h"
@@ -205,6 +206,18 @@ Napi::Value adam_update(const Napi::CallbackInfo& info) {
   return undefined(info);
 }
 
+// fmaPeak(threads, seconds) -> GFLOP/s of independent FMA chains on `threads` threads.
+Napi::Value fma_peak(const Napi::CallbackInfo& info) {
+  int64_t threads;
+  double seconds;
+  if (!get_int(info, 0, "threads", 1, 1024, &threads) || !get_number(info, 1, "seconds", &seconds)) return undefined(info);
+  if (seconds <= 0 || seconds > 60) {
+    throw_type(info.Env(), "seconds", "a number in (0, 60]");
+    return undefined(info);
+  }
+  return Napi::Number::New(info.Env(), vae::measure_fma_peak_gflops(static_cast<int>(threads), seconds));
+}
+
 Napi::Value cpu_info(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(info.Env());
   o.Set("avx2Fma", Napi::Boolean::New(info.Env(), vae::cpu_has_avx2_fma()));
@@ -231,6 +244,7 @@ void register_ops(Napi::Env env, Napi::Object exports) {
   ops.Set("lossForward", Napi::Function::New(env, loss_forward, "lossForward"));
   ops.Set("lossBackward", Napi::Function::New(env, loss_backward, "lossBackward"));
   ops.Set("adamUpdate", Napi::Function::New(env, adam_update, "adamUpdate"));
+  ops.Set("fmaPeak", Napi::Function::New(env, fma_peak, "fmaPeak"));
   exports.Set("ops", ops);
   exports.Set("cpuInfo", Napi::Function::New(env, cpu_info, "cpuInfo"));
 }
