@@ -1,0 +1,174 @@
+#!/usr/bin/env node
+// npm run bench: every figure is a median over repeated runs after warm-up, reported
+// against the machine's measured FMA peak and, for encoding, against onnxruntime-node
+// running the same exported encoder with the same thread count in this process.
+// Writes bench/results.json. Options: --quick (fewer repeats), --json PATH.
+'use strict';
+const { mkdirSync, writeFileSync, mkdtempSync, rmSync } = require('fs');
+const { tmpdir, cpus } = require('os');
+const path = require('path');
+const { monitorEventLoopDelay } = require('perf_hooks');
+const { parseArgs } = require('util');
+const { VAE } = require('../dist');
+const { loadBinding } = require('../dist/native/binding');
+const { loadEmbeddedFashionMnist } = require('../dist/data/load');
+
+const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, json: { type: 'string', default: 'bench/results.json' } } });
+const REPEATS = args.quick ? 3 : 7;
+const THREADS = [1, 2];
+const { ops, cpuInfo } = loadBinding();
+
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+const now = () => Number(process.hrtime.bigint()) / 1e9;
+
+/** Median seconds of fn() over REPEATS timed runs of at least minSeconds each (after one warm-up). */
+function timeSync(fn, minSeconds = 0.2) {
+  fn();
+  const samples = [];
+  for (let r = 0; r < REPEATS; r++) {
+    let iterations = 0;
+    const start = now();
+    do { fn(); iterations++; } while (now() - start < minSeconds);
+    samples.push((now() - start) / iterations);
+  }
+  return median(samples);
+}
+
+async function timeAsync(fn, minSeconds = 0.2) {
+  await fn();
+  const samples = [];
+  for (let r = 0; r < REPEATS; r++) {
+    let iterations = 0;
+    const start = now();
+    do { await fn(); iterations++; } while (now() - start < minSeconds);
+    samples.push((now() - start) / iterations);
+  }
+  return median(samples);
+}
+
+function table(title, header, rows) {
+  console.log(`\n${title}`);
+  console.log(`| ${header.join(' | ')} |`);
+  console.log(`|${header.map(() => '---').join('|')}|`);
+  for (const r of rows) console.log(`| ${r.join(' | ')} |`);
+}
+
+const f1 = (x) => x.toFixed(1);
+const pct = (x) => `${(100 * x).toFixed(0)}%`;
+const int = (x) => Math.round(x).toLocaleString('en-US');
+
+async function main() {
+  const results = { machine: { cpu: cpus()[0]?.model, cores: cpus().length, ...cpuInfo() }, repeats: REPEATS, date: new Date().toISOString() };
+
+  // 1. FMA peak.
+  const peak = {};
+  for (const t of THREADS) peak[t] = median(Array.from({ length: REPEATS }, () => ops.fmaPeak(t, 0.2)));
+  results.fmaPeakGflops = peak;
+  table('FMA peak (independent AVX2 FMA chains)', ['threads', 'GFLOP/s'], THREADS.map((t) => [t, f1(peak[t])]));
+
+  // 2. Matrix multiply for the shapes the model uses.
+  const shapes = [];
+  for (const B of [128, 1024])
+    shapes.push(
+      { name: `fwd x W1 (${B}x784 . 784x400)`, ta: 0, tb: 0, M: B, N: 400, K: 784 },
+      { name: `fwd h W2 (${B}x400 . 400x40)`, ta: 0, tb: 0, M: B, N: 40, K: 400 },
+      { name: `fwd z W3 (${B}x20 . 20x400)`, ta: 0, tb: 0, M: B, N: 400, K: 20 },
+      { name: `fwd h W4 (${B}x400 . 400x784)`, ta: 0, tb: 0, M: B, N: 784, K: 400 },
+      { name: `dW4 = h^T dY (400x${B} . ${B}x784)`, ta: 1, tb: 0, M: 400, N: 784, K: B },
+      { name: `dh = dY W4^T (${B}x784 . 784x400)`, ta: 0, tb: 1, M: B, N: 400, K: 784 },
+      { name: `dW1 = x^T dH (784x${B} . ${B}x400)`, ta: 1, tb: 0, M: 784, N: 400, K: B },
+      { name: `dW2 = h^T dHead (400x${B} . ${B}x40)`, ta: 1, tb: 0, M: 400, N: 40, K: B },
+    );
+  results.gemm = [];
+  const gemmRows = [];
+  for (const s of shapes) {
+    const A = new Float32Array(s.M * s.K).fill(0.5), Bm = new Float32Array(s.K * s.N).fill(0.25), C = new Float32Array(s.M * s.N);
+    const lda = s.ta ? s.M : s.K, ldb = s.tb ? s.K : s.N;
+    const row = { ...s };
+    const cells = [s.name];
+    for (const t of THREADS) {
+      const sec = timeSync(() => ops.sgemm(s.ta, s.tb, s.M, s.N, s.K, 1, A, lda, Bm, ldb, 0, C, s.N, t, 0), 0.05);
+      const gflops = (2 * s.M * s.N * s.K) / sec / 1e9;
+      row[`gflops${t}`] = gflops;
+      cells.push(`${f1(gflops)} (${pct(gflops / peak[t])})`);
+    }
+    results.gemm.push(row);
+    gemmRows.push(cells);
+  }
+  table('Matrix multiply, GFLOP/s (% of FMA peak)', ['shape', '1 thread', '2 threads'], gemmRows);
+
+  // 3. Training throughput of the classic model, and event-loop delay while it trains.
+  const { x } = await loadEmbeddedFashionMnist();
+  const FLOP_PER_SAMPLE = 3.29e6;
+  results.training = [];
+  const trainRows = [];
+  for (const batchSize of [128, 1024])
+    for (const t of THREADS) {
+      const vae = new VAE({ seed: 1, threads: t });
+      const samples = [];
+      const loop = monitorEventLoopDelay({ resolution: 1 });
+      for (let r = 0; r < Math.max(3, REPEATS - 2); r++) {
+        if (r === 1) loop.enable();
+        const [e] = await vae.fit(x, { epochs: 1, batchSize });
+        if (r > 0) samples.push(e.samplesPerSecond); // first epoch is warm-up
+      }
+      loop.disable();
+      const sps = median(samples);
+      const gflops = (sps * FLOP_PER_SAMPLE) / 1e9;
+      const row = { batchSize, threads: t, samplesPerSecond: sps, gflops, fractionOfPeak: gflops / peak[t], eventLoopDelayMs: { p50: loop.percentile(50) / 1e6, p99: loop.percentile(99) / 1e6 } };
+      results.training.push(row);
+      trainRows.push([batchSize, t, int(sps), f1(gflops), pct(gflops / peak[t]), `${row.eventLoopDelayMs.p50.toFixed(2)} / ${row.eventLoopDelayMs.p99.toFixed(2)}`]);
+    }
+  table('Training, classic 784-400-20 model, whole epochs over 10,000 images (3.29 MFLOP/sample)', ['batch', 'threads', 'samples/s', 'GFLOP/s', '% peak', 'event-loop delay p50 / p99 ms'], trainRows);
+
+  // 4. Encoding throughput: native vs onnxruntime-node on the same exported encoder.
+  let ort;
+  try {
+    ort = require('onnxruntime-node');
+  } catch (err) {
+    console.log(`\n(onnxruntime-node unavailable: ${err.message})`);
+  }
+  const vae = new VAE({ seed: 1 });
+  await vae.fit(x, { epochs: 1 });
+  const dir = mkdtempSync(path.join(tmpdir(), 'vae-bench-'));
+  await vae.exportOnnxAll(dir, { graphs: ['encoder', 'encoder-mean'] });
+  results.encoding = [];
+  const encRows = [];
+  for (const t of THREADS) {
+    vae.threads = t;
+    const sessions = ort && {
+      mean: await ort.InferenceSession.create(path.join(dir, 'encoder-mean.onnx'), { intraOpNumThreads: t, interOpNumThreads: 1 }),
+      both: await ort.InferenceSession.create(path.join(dir, 'encoder.onnx'), { intraOpNumThreads: t, interOpNumThreads: 1 }),
+    };
+    for (const batch of [1, 128, 4096]) {
+      const input = x.data.subarray(0, batch * 784);
+      const mean = new Float32Array(batch * 20);
+      const nativeMean = batch / timeSync(() => vae.encodeMean(input), 0.1);
+      const nativeBoth = batch / timeSync(() => vae.encode(input), 0.1);
+      const nativeAsync = batch / (await timeAsync(() => vae.encodeMeanAsync(input, mean), 0.1));
+      const row = { threads: t, batch, nativeMeanSync: nativeMean, nativeMeanAndLogVarSync: nativeBoth, nativeMeanAsync: nativeAsync };
+      const cells = [t, batch, int(nativeMean), int(nativeBoth), int(nativeAsync)];
+      if (sessions) {
+        const tensor = new ort.Tensor('float32', input, [batch, 784]);
+        const ortMean = batch / (await timeAsync(() => sessions.mean.run({ x: tensor }), 0.1));
+        const ortBoth = batch / (await timeAsync(() => sessions.both.run({ x: tensor }), 0.1));
+        Object.assign(row, { onnxruntimeMean: ortMean, onnxruntimeMeanAndLogVar: ortBoth, ratioMean: nativeMean / ortMean, ratioBoth: nativeBoth / ortBoth });
+        cells.push(int(ortMean), int(ortBoth), `${(nativeMean / ortMean).toFixed(2)}x`, `${(nativeBoth / ortBoth).toFixed(2)}x`);
+      }
+      results.encoding.push(row);
+      encRows.push(cells);
+    }
+  }
+  rmSync(dir, { recursive: true, force: true });
+  table('Encoding (samples/s); ratio = vae-node / onnxruntime-node, same thread count, same process',
+    ['threads', 'batch', 'mean (sync)', 'mean+logVar (sync)', 'mean (async)', 'ort mean', 'ort mean+logVar', 'ratio mean', 'ratio mean+logVar'], encRows);
+
+  mkdirSync(path.dirname(path.resolve(args.json)), { recursive: true });
+  writeFileSync(args.json, JSON.stringify(results, null, 2));
+  console.log(`\nwrote ${args.json}`);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
