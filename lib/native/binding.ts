@@ -84,10 +84,13 @@ export interface NativeOps {
   lossBackward(kind: number, dpred: Float32Array, pred: Float32Array, target: Float32Array, scale: number): void;
   /** [sync] GFLOP/s of independent FMA chains on `threads` threads for about `seconds` */
   fmaPeak(threads: number, seconds: number): number;
+  /** kernel: 0 auto, 1 portable, 2 avx2 (throws without AVX2/FMA) */
   adamUpdate(
     params: Float32Array, grads: Float32Array, m: Float32Array, v: Float32Array, hyper: AdamHyper, step: number,
-    threads: number,
+    threads: number, kernel?: number,
   ): void;
+  /** fused Bernoulli loss + gradient as used in training; returns the loss sum */
+  bceFused(dpred: Float32Array, pred: Float32Array, target: Float32Array, scale: number, kernel: number): number;
 }
 
 export interface NativeBinding {

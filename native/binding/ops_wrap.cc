@@ -4,6 +4,7 @@
 #include <napi.h>
 
 #include "binding/args.h"
+#include "core/elementwise.h"
 #include "core/fma_probe.h"
 #include "core/gemm.h"
 #include "core/ops.h"
@@ -183,7 +184,31 @@ Napi::Value loss_backward(const Napi::CallbackInfo& info) {
   return undefined(info);
 }
 
-// adamUpdate(params, grads, m, v, {learningRate, beta1, beta2, epsilon, weightDecay}, step, threads)
+// kernel: 0 auto, 1 portable, 2 avx2
+bool get_kernel(const Napi::CallbackInfo& info, size_t index, vae::Kernel* out) {
+  int64_t k;
+  if (!get_int(info, index, "kernel", 0, 2, &k)) return false;
+  if (k == 2 && !vae::cpu_has_avx2_fma()) {
+    throw_error(info.Env(), "ERR_INVALID_ARGUMENT", "this CPU has no AVX2/FMA (or the OS does not enable it)");
+    return false;
+  }
+  *out = k == 0 ? vae::Kernel::Auto : k == 1 ? vae::Kernel::Portable : vae::Kernel::Avx2;
+  return true;
+}
+
+// bceFused(dpred, pred, target, scale, kernel) -> loss sum
+Napi::Value bce_fused(const Napi::CallbackInfo& info) {
+  F32 dpred, pred, target;
+  double scale;
+  vae::Kernel kernel;
+  if (!get_f32(info, 1, "pred", 0, &pred) || !get_f32(info, 0, "dpred", pred.length, &dpred) ||
+      !get_f32(info, 2, "target", pred.length, &target) || !get_number(info, 3, "scale", &scale) ||
+      !get_kernel(info, 4, &kernel))
+    return undefined(info);
+  return Napi::Number::New(info.Env(), vae::bce_logits_fused(dpred.data, pred.data, target.data, float(scale), pred.length, kernel));
+}
+
+// adamUpdate(params, grads, m, v, {learningRate, beta1, beta2, epsilon, weightDecay}, step, threads, kernel)
 Napi::Value adam_update(const Napi::CallbackInfo& info) {
   F32 params, grads, m, v;
   int64_t step, threads;
@@ -191,6 +216,8 @@ Napi::Value adam_update(const Napi::CallbackInfo& info) {
       !get_f32(info, 2, "m", params.length, &m) || !get_f32(info, 3, "v", params.length, &v) ||
       !get_int(info, 5, "step", 1, int64_t(1) << 52, &step) || !get_int(info, 6, "threads", 1, 1024, &threads))
     return undefined(info);
+  vae::Kernel kernel = vae::Kernel::Auto;
+  if (!info[7].IsUndefined() && !get_kernel(info, 7, &kernel)) return undefined(info);
   if (!info[4].IsObject()) {
     throw_type(info.Env(), "hyper", "an object");
     return undefined(info);
@@ -202,7 +229,7 @@ Napi::Value adam_update(const Napi::CallbackInfo& info) {
   hyper.beta2 = float(get_prop_number(h, "beta2", 0.999));
   hyper.eps = float(get_prop_number(h, "epsilon", 1e-8));
   hyper.weight_decay = float(get_prop_number(h, "weightDecay", 0));
-  vae::adam_update(params.data, grads.data, m.data, v.data, params.length, hyper, step, int(threads));
+  vae::adam_update_fused(params.data, grads.data, m.data, v.data, params.length, hyper, step, int(threads), kernel);
   return undefined(info);
 }
 
@@ -244,6 +271,7 @@ void register_ops(Napi::Env env, Napi::Object exports) {
   ops.Set("lossForward", Napi::Function::New(env, loss_forward, "lossForward"));
   ops.Set("lossBackward", Napi::Function::New(env, loss_backward, "lossBackward"));
   ops.Set("adamUpdate", Napi::Function::New(env, adam_update, "adamUpdate"));
+  ops.Set("bceFused", Napi::Function::New(env, bce_fused, "bceFused"));
   ops.Set("fmaPeak", Napi::Function::New(env, fma_peak, "fmaPeak"));
   exports.Set("ops", ops);
   exports.Set("cpuInfo", Napi::Function::New(env, cpu_info, "cpuInfo"));

@@ -1,5 +1,7 @@
 #include "core/model.h"
 
+#include "core/elementwise.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -138,17 +140,24 @@ int Model::train_step(const float* x, int rows, const float* eps, bool backward,
   forward_decoder(ws, ws.z.data(), rows, threads);
   const float* logits = ws.decoder_out.back().data();
   const bool bernoulli = config_.likelihood == Likelihood::Bernoulli;
-  sums->reconstruction = bernoulli ? bce_logits_forward(logits, x, nx) : gaussian_sse_forward(logits, x, nx);
   sums->kl = kl_forward(ws.mean.data(), ws.logvar.data(), nd);
-  if (!backward) return 0;
+  if (!backward) {
+    sums->reconstruction = bernoulli ? bce_logits_forward(logits, x, nx) : gaussian_sse_forward(logits, x, nx);
+    return 0;
+  }
 
-  // Backward of loss = (reconstruction + beta * KL) / rows.
+  // Backward of loss = (reconstruction + beta * KL) / rows; the Bernoulli loss
+  // and its gradient come from one fused pass.
   std::fill(grads_.begin(), grads_.end(), 0.0f);
   const float scale = 1.0f / static_cast<float>(rows);
   float* grad_out = ws.grad_a.data();  // gradient w.r.t. the current layer's output
   float* grad_in = ws.grad_b.data();   // gradient w.r.t. its input
-  if (bernoulli) bce_logits_backward(grad_out, logits, x, scale, nx);
-  else gaussian_sse_backward(grad_out, logits, x, scale, nx);
+  if (bernoulli) {
+    sums->reconstruction = bce_logits_fused(grad_out, logits, x, scale, nx);
+  } else {
+    sums->reconstruction = gaussian_sse_forward(logits, x, nx);
+    gaussian_sse_backward(grad_out, logits, x, scale, nx);
+  }
 
   const int n_decoder = static_cast<int>(ws.decoder_out.size());
   for (int j = n_decoder - 1; j >= 0; j--) {
@@ -216,7 +225,7 @@ int Model::train_batches(const float* data, int64_t n_rows, int batch_size, int6
       return -1;
     }
     adam_step_++;
-    adam_update(params_.data(), grads_.data(), adam_m_.data(), adam_v_.data(), param_count(), adam, adam_step_,
+    adam_update_fused(params_.data(), grads_.data(), adam_m_.data(), adam_v_.data(), param_count(), adam, adam_step_,
                 config_.threads);
     stats[done] = {loss, sums.reconstruction / rows, sums.kl / rows};
   }

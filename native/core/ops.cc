@@ -4,7 +4,6 @@
 #include <cmath>
 
 #include "core/gemm.h"
-#include "core/thread_pool.h"
 
 namespace vae {
 
@@ -191,28 +190,5 @@ int64_t find_non_finite(const float* x, int64_t n) {
 }
 
 void sigmoid_inplace(float* x, int64_t n) { activation_forward(Activation::Sigmoid, x, x, n); }
-
-// ---- Adam ---------------------------------------------------------------------------
-
-void adam_update(float* params, const float* grads, float* m, float* v, int64_t n,
-                 const AdamHyper& h, int64_t t, int threads) {
-  const float correction1 = 1.0f / (1.0f - static_cast<float>(std::pow(h.beta1, static_cast<double>(t))));
-  const float correction2 = 1.0f / (1.0f - static_cast<float>(std::pow(h.beta2, static_cast<double>(t))));
-  const float decay = h.lr * h.weight_decay;
-  // Contiguous chunks, a multiple of 16 floats, one per task.
-  const int tasks = n >= (1 << 16) ? std::max(1, threads) : 1;
-  auto body = [&](int task, int n_tasks) {
-    const int64_t chunk = ((n + n_tasks - 1) / n_tasks + 15) / 16 * 16;
-    const int64_t begin = std::min<int64_t>(n, chunk * task), end = std::min<int64_t>(n, begin + chunk);
-    for (int64_t i = begin; i < end; i++) {
-      const float g = grads[i];
-      m[i] = h.beta1 * m[i] + (1.0f - h.beta1) * g;
-      v[i] = h.beta2 * v[i] + (1.0f - h.beta2) * g * g;
-      const float m_hat = m[i] * correction1, v_hat = v[i] * correction2;
-      params[i] -= h.lr * m_hat / (std::sqrt(v_hat) + h.eps) + decay * params[i];
-    }
-  };
-  ThreadPool::shared().parallel(tasks, threads, body);
-}
 
 }  // namespace vae

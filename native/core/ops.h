@@ -72,8 +72,6 @@ void sigmoid_inplace(float* x, int64_t n);
 struct AdamHyper {
   float lr = 1e-3f, beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f, weight_decay = 0.0f;
 };
-// step t counts from 1. params, grads, m, v: [n]
-void adam_update(float* params, const float* grads, float* m, float* v, int64_t n,
-                 const AdamHyper& h, int64_t t, int threads);
+// The update itself is adam_update_fused in elementwise.h.
 
 }  // namespace vae

@@ -1,0 +1,129 @@
+#include "core/elementwise.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/gemm.h"
+#include "core/simd.h"
+#include "core/thread_pool.h"
+#include "core/vec_math.h"
+
+namespace vae {
+namespace {
+
+// ---- kernel bodies: written once, compiled for each instruction set ----------
+
+// Sum of one block (<= 1024 values) with 8 float lanes, so the loop vectorizes
+// without reassociation flags and the result does not depend on the ISA.
+VAE_INLINE float bce_block(float* __restrict dlogits, const float* __restrict logits,
+                           const float* __restrict target, float scale, int n) {
+  float lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int i = 0;
+  for (; i + 8 <= n; i += 8) {
+    for (int j = 0; j < 8; j++) {
+      const float l = logits[i + j], x = target[i + j];
+      const float e = vec_math::exp(-vec_math::abs(l));           // in (0, 1]
+      const float inv = 1.0f / (1.0f + e);
+      const float sigmoid = l >= 0.0f ? inv : e * inv;
+      dlogits[i + j] = scale * (sigmoid - x);
+      lanes[j] += (l > 0.0f ? l : 0.0f) - x * l + vec_math::log1p_unit(e);
+    }
+  }
+  for (; i < n; i++) {
+    const float l = logits[i], x = target[i];
+    const float e = vec_math::exp(-vec_math::abs(l));
+    const float inv = 1.0f / (1.0f + e);
+    dlogits[i] = scale * ((l >= 0.0f ? inv : e * inv) - x);
+    lanes[0] += (l > 0.0f ? l : 0.0f) - x * l + vec_math::log1p_unit(e);
+  }
+  return ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]));
+}
+
+VAE_INLINE double bce_body(float* dlogits, const float* logits, const float* target, float scale, int64_t n) {
+  double sum = 0.0;
+  for (int64_t start = 0; start < n; start += 1024) {
+    const int count = static_cast<int>(std::min<int64_t>(1024, n - start));
+    sum += bce_block(dlogits + start, logits + start, target + start, scale, count);
+  }
+  return sum;
+}
+
+struct AdamConstants {
+  float lr, beta1, beta2, eps, correction1, correction2, decay;
+};
+
+VAE_INLINE void adam_body(float* __restrict params, const float* __restrict grads, float* __restrict m,
+                          float* __restrict v, int64_t begin, int64_t end, AdamConstants c) {
+  for (int64_t i = begin; i < end; i++) {
+    const float g = grads[i];
+    const float mi = c.beta1 * m[i] + (1.0f - c.beta1) * g;
+    const float vi = c.beta2 * v[i] + (1.0f - c.beta2) * g * g;
+    m[i] = mi;
+    v[i] = vi;
+    params[i] -= c.lr * (mi * c.correction1) / (std::sqrt(vi * c.correction2) + c.eps) + c.decay * params[i];
+  }
+}
+
+// ---- entry points per instruction set -------------------------------------------
+
+VAE_NOINLINE double bce_portable(float* d, const float* l, const float* x, float s, int64_t n) {
+  return bce_body(d, l, x, s, n);
+}
+VAE_NOINLINE void adam_portable(float* p, const float* g, float* m, float* v, int64_t b, int64_t e, AdamConstants c) {
+  adam_body(p, g, m, v, b, e, c);
+}
+#if VAE_SIMD_X86
+VAE_TARGET_AVX2 VAE_FLATTEN VAE_NOINLINE double bce_avx2(float* d, const float* l, const float* x, float s, int64_t n) {
+  return bce_body(d, l, x, s, n);
+}
+VAE_TARGET_AVX2 VAE_FLATTEN VAE_NOINLINE void adam_avx2(float* p, const float* g, float* m, float* v, int64_t b,
+                                                        int64_t e, AdamConstants c) {
+  adam_body(p, g, m, v, b, e, c);
+}
+#endif
+
+bool use_avx2(Kernel kernel) {
+#if VAE_SIMD_X86
+  if (kernel == Kernel::Portable) return false;
+  return cpu_has_avx2_fma();
+#else
+  (void)kernel;
+  return false;
+#endif
+}
+
+}  // namespace
+
+double bce_logits_fused(float* dlogits, const float* logits, const float* target, float scale, int64_t n,
+                        Kernel kernel) {
+#if VAE_SIMD_X86
+  if (use_avx2(kernel)) return bce_avx2(dlogits, logits, target, scale, n);
+#endif
+  return bce_portable(dlogits, logits, target, scale, n);
+}
+
+void adam_update_fused(float* params, const float* grads, float* m, float* v, int64_t n, const AdamHyper& h,
+                       int64_t t, int threads, Kernel kernel) {
+  AdamConstants c;
+  c.lr = h.lr;
+  c.beta1 = h.beta1;
+  c.beta2 = h.beta2;
+  c.eps = h.eps;
+  c.correction1 = 1.0f / (1.0f - static_cast<float>(std::pow(h.beta1, static_cast<double>(t))));
+  c.correction2 = 1.0f / (1.0f - static_cast<float>(std::pow(h.beta2, static_cast<double>(t))));
+  c.decay = h.lr * h.weight_decay;
+  const bool avx2 = use_avx2(kernel);
+  // Contiguous chunks of whole cache lines, one per task; small blocks run inline.
+  const int tasks = n >= (1 << 16) ? std::max(1, threads) : 1;
+  auto body = [&](int task, int n_tasks) {
+    const int64_t chunk = ((n + n_tasks - 1) / n_tasks + 15) / 16 * 16;
+    const int64_t begin = std::min<int64_t>(n, chunk * task), end = std::min<int64_t>(n, begin + chunk);
+#if VAE_SIMD_X86
+    if (avx2) return adam_avx2(params, grads, m, v, begin, end, c);
+#endif
+    adam_portable(params, grads, m, v, begin, end, c);
+  };
+  ThreadPool::shared().parallel(tasks, threads, body);
+}
+
+}  // namespace vae

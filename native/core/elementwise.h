@@ -1,0 +1,24 @@
+// Fused, vectorized elementwise kernels of the training step. Each has a
+// portable build (the scalar twin: plain C++ the compiler may vectorize for
+// the baseline ISA) and an AVX2+FMA build of the same source, chosen at run
+// time; the libm-based ops in ops.h are the accuracy oracle in tests.
+#pragma once
+#include <cstdint>
+
+#include "core/ops.h"
+
+namespace vae {
+
+enum class Kernel { Auto, Portable, Avx2 };
+
+// Bernoulli loss and its gradient in one pass over logits, target: [n].
+// dlogits = scale * (sigmoid(l) - x) (overwritten); returns
+// sum_i [max(l,0) - x l + log1p(exp(-|l|))] (float lanes, double across rows of 1024).
+double bce_logits_fused(float* dlogits, const float* logits, const float* target, float scale, int64_t n,
+                        Kernel kernel = Kernel::Auto);
+
+// Adam over [0, n) (bias-corrected, decoupled weight decay), on `threads` threads.
+void adam_update_fused(float* params, const float* grads, float* m, float* v, int64_t n, const AdamHyper& h,
+                       int64_t t, int threads, Kernel kernel = Kernel::Auto);
+
+}  // namespace vae

@@ -1,0 +1,115 @@
+#include "fma_probe.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <thread>
+#include <vector>
+
+#include "cpu_features.h"
+#include "simd.h"
+#include "thread_pool.h"
+
+namespace vae {
+
+namespace {
+
+// Enough independent accumulators to cover FMA latency x throughput
+// (Zen 3: 4 cycles x 2 pipes = 8; Intel: 4 x 2 = 8; 12 leaves headroom).
+constexpr int kChains = 12;
+constexpr long kItersPerRound = 1 << 16;  // FMAs per chain between clock checks
+
+// The AVX2 instantiation passes __m256 by value between default-target
+// template bodies (-Wpsabi note); flatten inlines them all into the AVX2 entry.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
+
+// Runs kItersPerRound FMAs on each of kChains vectors; returns a value derived
+// from all chains so the work cannot be optimised away.
+template <class Ops>
+inline float fma_round(float seed) {
+  using Vec = typename Ops::Vec;
+  Vec acc[kChains];
+  for (int c = 0; c < kChains; ++c) acc[c] = Ops::broadcast(seed + 0.001f * c);
+  // x <- x * 0.999999 + 1e-6 converges to 1: stays finite and normal.
+  const Vec m = Ops::broadcast(0.999999f), a = Ops::broadcast(1e-6f);
+  for (long i = 0; i < kItersPerRound; ++i) {
+    for (int c = 0; c < kChains; ++c) acc[c] = Ops::fma(acc[c], m, a);
+  }
+  float out[Ops::kLanes];
+  Vec sum = acc[0];
+  for (int c = 1; c < kChains; ++c) sum = Ops::add(sum, acc[c]);
+  Ops::store(out, sum);
+  return out[0];
+}
+
+#if VAE_SIMD_X86
+VAE_TARGET_AVX2 VAE_FLATTEN float fma_round_avx2(float seed) { return fma_round<simd::Avx2Ops>(seed); }
+#endif
+
+VAE_FLATTEN float fma_round_portable(float seed) { return fma_round<simd::PortableOps>(seed); }
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
+constexpr double kFlopsPerRound = 2.0 * kChains * simd::PortableOps::kLanes * kItersPerRound;
+
+// Runs rounds until `deadline`; returns the number of rounds done.
+long run_until(std::chrono::steady_clock::time_point deadline, float* sink) {
+  const bool avx2 = cpu_has_avx2_fma();
+  long rounds = 0;
+  float s = 1.0f;
+  do {
+#if VAE_SIMD_X86
+    s = avx2 ? fma_round_avx2(s) : fma_round_portable(s);
+#else
+    (void)avx2;
+    s = fma_round_portable(s);
+#endif
+    ++rounds;
+  } while (std::chrono::steady_clock::now() < deadline);
+  *sink = s;
+  return rounds;
+}
+
+}  // namespace
+
+double measure_fma_peak_gflops(int threads, double seconds) {
+  threads = std::max(1, std::min(threads, hardware_threads()));
+  seconds = std::max(0.01, seconds);
+  using clock = std::chrono::steady_clock;
+
+  // Plain threads rather than the shared pool: the probe must not hold the
+  // pool's job lock for the whole measurement.
+  std::vector<long> rounds(threads, 0);
+  std::vector<float> sinks(threads, 0.0f);
+  std::atomic<int> ready{0};
+  std::atomic<bool> go{false};
+  clock::time_point deadline;
+  auto body = [&](int t) {
+    ready.fetch_add(1);
+    while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
+    rounds[t] = run_until(deadline, &sinks[t]);
+  };
+
+  std::vector<std::thread> workers;
+  for (int t = 1; t < threads; ++t) workers.emplace_back(body, t);
+  while (ready.load() < threads - 1) std::this_thread::yield();
+  const clock::time_point start = clock::now();
+  deadline = start + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(seconds));
+  go.store(true, std::memory_order_release);
+  rounds[0] = run_until(deadline, &sinks[0]);
+  for (std::thread& w : workers) w.join();
+  const double elapsed = std::chrono::duration<double>(clock::now() - start).count();
+
+  double total_rounds = 0.0;
+  for (long r : rounds) total_rounds += static_cast<double>(r);
+  volatile float keep = 0.0f;  // keep the results observable
+  for (float s : sinks) keep = keep + s;
+  return total_rounds * kFlopsPerRound / elapsed * 1e-9;
+}
+
+}  // namespace vae

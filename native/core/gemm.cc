@@ -1,0 +1,562 @@
+// Packed, cache-blocked SGEMM in the GotoBLAS/BLIS structure (see gemm.h).
+//
+//   for jc in N by kNC:                       (per thread region)
+//     for pc in K by kc:        pack B[pc:pc+kc, jc:jc+nc]  -> kNR-wide panels (L3/L2)
+//       for ic in M by kMC:     pack A[ic:ic+mc, pc:pc+kc]  -> kMR-tall panels (L2)
+//         for jr in nc by kNR:                              B micro-panel stays in L1
+//           for ir in mc by kMR:  micro-kernel: C[kMR x kNR] tile in registers
+//
+// Packing reads op(A)/op(B) through their transposes and strides, so no
+// operand is ever transposed as a whole. Ragged edges: packed panels are
+// zero-padded; a short bottom tile runs a kernel compiled for its row count;
+// a narrow right tile is computed into a scratch tile and copied out.
+// Tiny batches (a thread region of <= kMaxRowsUnpackedB rows) read a row-major
+// op(B) in place instead of packing it.
+//
+// The kernels are templates over a SIMD ops struct (simd.h) and are written
+// once; each backend is one flattened entry point (AVX2+FMA or portable C++).
+//
+// Determinism: the K blocking depends only on K, tiles sit on a global
+// kMR x kNR grid (thread regions start at multiples of kMR/kNR), and every C
+// element is produced by the same sequence of operations wherever it lands, so
+// results are bit-identical for any thread count.
+#include "gemm.h"
+
+#include <algorithm>
+#include <cstddef>
+#include <cstring>
+#include <new>
+
+#include "cpu_features.h"
+#include "simd.h"
+#include "thread_pool.h"
+
+namespace vae {
+
+namespace {
+
+// Micro-tile 6 x 16: 6 x 2 accumulators + 2 B vectors + 1 A broadcast = 15 of
+// the 16 YMM registers; 12 FMAs per 2 loads + 6 broadcasts. (4 x 24 measured
+// the same on Zen 3; 16 divides the model's 400 and 784 exactly.)
+constexpr int kMR = 6;          // micro-tile rows
+constexpr int kNV = 2;          // micro-tile width in 8-float vectors
+constexpr int kNR = kNV * 8;    // micro-tile columns
+constexpr int kKC = 320;   // max packed depth: B micro-panel kKC*kNR*4 = 20 KB (L1 is 32 KB)
+constexpr int kMC = 144;   // packed A block rows: kMC*kKC*4 = 184 KB (L2 is 512 KB)
+constexpr int kNC = 3072;  // packed B block columns: kKC*kNC*4 = 3.9 MB (L3)
+static_assert(kMC % kMR == 0 && kNC % kNR == 0, "blocks must hold whole panels");
+constexpr int kPackSlack = 8;  // floats pack_a may write past its block
+
+// A thread region with at most this many rows reads op(B) straight from memory
+// (when op(B) = B is row-major) instead of packing it: with so few rows, the
+// packed panel would be reused too few times to repay the copy (tiny batches).
+constexpr int kMaxRowsUnpackedB = 32;
+
+// Below this much work per extra thread the dispatch latency is not repaid.
+constexpr double kMinFlopsPerThread = 4.0e5;
+
+// Element (r, c) of op(X), where X is row-major with row stride ld.
+struct OperandView {
+  const float* data;
+  long ld;
+  bool trans;
+};
+
+// How one K block's accumulators combine with C.
+struct Epilogue {
+  float alpha;
+  float beta;          // 0 for "overwrite" (C not read), 1 for later K blocks
+  bool alpha_is_one;
+  bool beta_is_zero;
+  bool beta_is_one;
+  bool relu;           // only on the last K block
+};
+
+struct Problem {
+  OperandView a, b;
+  float* c;
+  long ldc;
+  int M, N, K;
+  int kc;  // K block depth (balanced: every block but the last has this depth)
+  float alpha, beta;
+  const float* bias;
+  bool relu;
+};
+
+// Rows [m0, m1) x columns [n0, n1) of C, computed by one thread.
+struct Region {
+  int m0, m1, n0, n1;
+};
+
+// GCC notes that the default-target template bodies below pass __m256 by value
+// (-Wpsabi). Those bodies are never emitted on their own: flatten inlines them
+// into the AVX2 entry point, so the note does not apply.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
+
+// ---------------------------------------------------------------------------
+// Packing.
+
+// op(A)[i0:i0+mc, p0:p0+kc] -> dst[ceil(mc/kMR)][kc][kMR], rows past mc zeroed.
+// May write up to kPackSlack floats past the packed block (scratch lanes).
+template <class Ops>
+inline void pack_a(const OperandView& A, int i0, int mc, int p0, int kc, float* dst) {
+  for (int ip = 0; ip < mc; ip += kMR) {
+    const int mr = std::min(kMR, mc - ip);
+    if (!A.trans) {
+      // Row i of op(A) is contiguous along k: interleave kMR row streams.
+      const float* rows[kMR];
+      for (int ii = 0; ii < kMR; ++ii) {
+        rows[ii] = A.data + static_cast<long>(i0 + ip + std::min(ii, mr - 1)) * A.ld + p0;
+      }
+      if (mr == kMR) {
+        // 8 k at a time: transpose 6 rows (+2 repeated as scratch) x 8 k; the
+        // overlapping 8-float stores leave exactly the 6 real lanes per k.
+        static_assert(kMR <= 8, "transpose covers at most 8 rows");
+        int k = 0;
+        for (; k + 8 <= kc; k += 8) {
+          const float* block[8];
+          for (int q = 0; q < 8; ++q) block[q] = rows[q < kMR ? q : kMR - 1] + k;
+          Ops::transpose8x8(block, dst + k * kMR, kMR);
+        }
+        for (; k < kc; ++k) {
+          for (int ii = 0; ii < kMR; ++ii) dst[k * kMR + ii] = rows[ii][k];
+        }
+      } else {
+        for (int k = 0; k < kc; ++k) {
+          for (int ii = 0; ii < kMR; ++ii) dst[k * kMR + ii] = ii < mr ? rows[ii][k] : 0.0f;
+        }
+      }
+    } else {
+      // op(A)(i, k) = A[k][i]: kMR contiguous floats per k.
+      const float* src = A.data + static_cast<long>(p0) * A.ld + i0 + ip;
+      if (mr == kMR) {
+        for (int k = 0; k < kc; ++k) {
+          const float* s = src + k * A.ld;
+          for (int ii = 0; ii < kMR; ++ii) dst[k * kMR + ii] = s[ii];
+        }
+      } else {
+        for (int k = 0; k < kc; ++k) {
+          const float* s = src + k * A.ld;
+          for (int ii = 0; ii < kMR; ++ii) dst[k * kMR + ii] = ii < mr ? s[ii] : 0.0f;
+        }
+      }
+    }
+    dst += static_cast<long>(kc) * kMR;
+  }
+}
+
+// op(B)[p0:p0+kc, j0:j0+nc] -> dst[ceil(nc/kNR)][kc][kNR], columns past nc zeroed.
+template <class Ops>
+inline void pack_b(const OperandView& B, int p0, int kc, int j0, int nc, float* dst) {
+  for (int jp = 0; jp < nc; jp += kNR) {
+    const int nr = std::min(kNR, nc - jp);
+    if (!B.trans) {
+      // Row k of op(B) is contiguous: copy kNR floats per k.
+      const float* src = B.data + static_cast<long>(p0) * B.ld + j0 + jp;
+      for (int k = 0; k < kc; ++k) {
+        const float* s = src + k * B.ld;
+        float* d = dst + k * kNR;
+        if (nr == kNR) {
+          for (int jj = 0; jj < kNR; jj += Ops::kLanes) Ops::store(d + jj, Ops::load(s + jj));
+        } else {
+          for (int jj = 0; jj < kNR; ++jj) d[jj] = jj < nr ? s[jj] : 0.0f;
+        }
+      }
+    } else {
+      // op(B)(k, j) = B[j][k]: column j of the panel is a contiguous row of B.
+      // Full panels are transposed in 8x8 blocks; ragged ones element-wise.
+      const float* src = B.data + static_cast<long>(j0 + jp) * B.ld + p0;
+      int k = 0;
+      if (nr == kNR) {
+        for (; k + 8 <= kc; k += 8) {
+          for (int jj = 0; jj < kNR; jj += 8) {
+            const float* block[8];
+            for (int q = 0; q < 8; ++q) block[q] = src + (jj + q) * B.ld + k;
+            Ops::transpose8x8(block, dst + k * kNR + jj, kNR);
+          }
+        }
+      }
+      for (int jj = 0; jj < kNR; ++jj) {
+        const float* s = src + jj * B.ld;
+        for (int kk = k; kk < kc; ++kk) dst[kk * kNR + jj] = jj < nr ? s[kk] : 0.0f;
+      }
+    }
+    dst += static_cast<long>(kc) * kNR;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Micro-kernel: C[0:Rows, 0:kNR] (row stride ldc) <- epilogue(A_panel * B_panel).
+//   a: packed A panel [kc][kMR] (only the first Rows entries of each k are used)
+//   b: B panel [kc][kNR] with row stride b_stride (kNR when packed, ldb when not)
+//   bias: kNR entries or nullptr
+// Rows < kMR serves the ragged bottom edge without wasted FMAs (tiny batches).
+// Each element's arithmetic does not depend on Rows, so edges stay bit-identical.
+template <class Ops, int Rows>
+inline void micro_kernel(int kc, const float* a, const float* b, long b_stride, float* c,
+                         long ldc, const Epilogue& e, const float* bias) {
+  using Vec = typename Ops::Vec;
+  constexpr int L = Ops::kLanes;
+  static_assert(kNR == kNV * L, "micro-tile is kNV vectors wide");
+  static_assert(Rows >= 1 && Rows <= kMR, "row count out of range");
+
+  // Start pulling the C tile into cache now; it is only touched after the k loop.
+  for (int i = 0; i < Rows; ++i) {
+    VAE_PREFETCH_WRITE(c + i * ldc);
+    VAE_PREFETCH_WRITE(c + i * ldc + kNR - 1);
+  }
+
+  Vec acc[Rows][kNV];
+  for (int i = 0; i < Rows; ++i) {
+    for (int v = 0; v < kNV; ++v) acc[i][v] = Ops::zero();
+  }
+
+  for (int k = 0; k < kc; ++k) {
+    Vec bv[kNV];
+    for (int v = 0; v < kNV; ++v) bv[v] = Ops::load(b + v * L);
+    for (int i = 0; i < Rows; ++i) {
+      const Vec ai = Ops::broadcast(a[i]);
+      for (int v = 0; v < kNV; ++v) acc[i][v] = Ops::fma(ai, bv[v], acc[i][v]);
+    }
+    a += kMR;
+    b += b_stride;
+  }
+
+  const Vec valpha = Ops::broadcast(e.alpha);
+  const Vec vbeta = Ops::broadcast(e.beta);
+  for (int i = 0; i < Rows; ++i) {
+    for (int h = 0; h < kNV; ++h) {
+      float* cp = c + i * ldc + h * L;
+      Vec r = e.alpha_is_one ? acc[i][h] : Ops::mul(valpha, acc[i][h]);
+      if (!e.beta_is_zero) {
+        const Vec old = Ops::load(cp);
+        r = e.beta_is_one ? Ops::add(r, old) : Ops::fma(vbeta, old, r);
+      }
+      if (bias) r = Ops::add(r, Ops::load(bias + h * L));
+      if (e.relu) r = Ops::max(r, Ops::zero());
+      Ops::store(cp, r);
+    }
+  }
+}
+
+// One compiled micro-kernel per backend and row count. Deliberately not
+// inlined into the (huge, flattened) region loop: as a small function of its
+// own the 12 accumulators get registers without spills.
+template <int Rows>
+VAE_NOINLINE void run_tile(simd::PortableOps, int kc, const float* a, const float* b,
+                           long b_stride, float* c, long ldc, const Epilogue& e,
+                           const float* bias) {
+  micro_kernel<simd::PortableOps, Rows>(kc, a, b, b_stride, c, ldc, e, bias);
+}
+#if VAE_SIMD_X86
+template <int Rows>
+VAE_TARGET_AVX2 VAE_FLATTEN VAE_NOINLINE void run_tile(simd::Avx2Ops, int kc, const float* a,
+                                                       const float* b, long b_stride, float* c,
+                                                       long ldc, const Epilogue& e,
+                                                       const float* bias) {
+  micro_kernel<simd::Avx2Ops, Rows>(kc, a, b, b_stride, c, ldc, e, bias);
+}
+#endif
+
+// A tile of mr (1..kMR) full-width rows.
+template <class Ops>
+inline void rows_tile(int mr, int kc, const float* a, const float* b, long b_stride, float* c,
+                      long ldc, const Epilogue& e, const float* bias) {
+  static_assert(kMR == 6, "update the switch below");
+  switch (mr) {
+    case 6: run_tile<6>(Ops{}, kc, a, b, b_stride, c, ldc, e, bias); break;
+    case 5: run_tile<5>(Ops{}, kc, a, b, b_stride, c, ldc, e, bias); break;
+    case 4: run_tile<4>(Ops{}, kc, a, b, b_stride, c, ldc, e, bias); break;
+    case 3: run_tile<3>(Ops{}, kc, a, b, b_stride, c, ldc, e, bias); break;
+    case 2: run_tile<2>(Ops{}, kc, a, b, b_stride, c, ldc, e, bias); break;
+    default: run_tile<1>(Ops{}, kc, a, b, b_stride, c, ldc, e, bias); break;
+  }
+}
+
+// Ragged right edge (nr < kNR): run the same kernel on a scratch tile so the
+// arithmetic per element is identical to a full tile.
+template <class Ops>
+inline void edge_tile(int kc, const float* a, const float* b, long b_stride, float* c, long ldc,
+                      int mr, int nr, const Epilogue& e, const float* bias) {
+  alignas(64) float tile[kMR * kNR];
+  alignas(64) float tile_bias[kNR];
+  for (int i = 0; i < mr; ++i) {
+    for (int j = 0; j < kNR; ++j) {
+      tile[i * kNR + j] = (!e.beta_is_zero && j < nr) ? c[i * ldc + j] : 0.0f;
+    }
+  }
+  if (bias) {
+    for (int j = 0; j < kNR; ++j) tile_bias[j] = j < nr ? bias[j] : 0.0f;
+  }
+  rows_tile<Ops>(mr, kc, a, b, b_stride, tile, kNR, e, bias ? tile_bias : nullptr);
+  for (int i = 0; i < mr; ++i) {
+    for (int j = 0; j < nr; ++j) c[i * ldc + j] = tile[i * kNR + j];
+  }
+}
+
+// One thread's region of C. packed_a holds kMC*kc floats, packed_b kc*round_up(nc, kNR).
+template <class Ops>
+inline void compute_region(const Problem& p, const Region& r, float* packed_a, float* packed_b) {
+  const bool pack_whole_b = p.b.trans || (r.m1 - r.m0) > kMaxRowsUnpackedB;
+  for (int jc = r.n0; jc < r.n1; jc += kNC) {
+    const int nc = std::min(kNC, r.n1 - jc);
+    const int nc_full = nc / kNR * kNR;  // columns in whole kNR panels
+    for (int pc = 0; pc < p.K; pc += p.kc) {
+      const int kc = std::min(p.kc, p.K - pc);
+      const bool first_k = pc == 0, last_k = pc + kc == p.K;
+      Epilogue e;
+      e.alpha = p.alpha;
+      e.alpha_is_one = p.alpha == 1.0f;
+      e.beta = first_k ? p.beta : 1.0f;
+      e.beta_is_zero = e.beta == 0.0f;
+      e.beta_is_one = e.beta == 1.0f;
+      e.relu = last_k && p.relu;
+      const float* bias = last_k ? p.bias : nullptr;
+
+      if (pack_whole_b) {
+        pack_b<Ops>(p.b, pc, kc, jc, nc, packed_b);
+      } else if (nc_full < nc) {
+        pack_b<Ops>(p.b, pc, kc, jc + nc_full, nc - nc_full, packed_b);  // only the ragged panel
+      }
+
+      for (int ic = r.m0; ic < r.m1; ic += kMC) {
+        const int mc = std::min(kMC, r.m1 - ic);
+        pack_a<Ops>(p.a, ic, mc, pc, kc, packed_a);
+
+        for (int jr = 0; jr < nc; jr += kNR) {
+          const int nr = std::min(kNR, nc - jr);
+          const float* b_panel;
+          long b_stride;
+          if (pack_whole_b) {
+            b_panel = packed_b + static_cast<long>(jr / kNR) * kc * kNR;
+            b_stride = kNR;
+          } else if (jr < nc_full) {
+            b_panel = p.b.data + static_cast<long>(pc) * p.b.ld + jc + jr;
+            b_stride = p.b.ld;
+          } else {
+            b_panel = packed_b;
+            b_stride = kNR;
+          }
+          const float* tile_bias = bias ? bias + jc + jr : nullptr;
+
+          for (int ir = 0; ir < mc; ir += kMR) {
+            const int mr = std::min(kMR, mc - ir);
+            const float* a_panel = packed_a + static_cast<long>(ir / kMR) * kc * kMR;
+            float* c = p.c + static_cast<long>(ic + ir) * p.ldc + jc + jr;
+            if (nr == kNR) {
+              rows_tile<Ops>(mr, kc, a_panel, b_panel, b_stride, c, p.ldc, e, tile_bias);
+            } else {
+              edge_tile<Ops>(kc, a_panel, b_panel, b_stride, c, p.ldc, mr, nr, e, tile_bias);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// Backend entry points: everything is inlined (flatten) into these, so the
+// AVX2 one is compiled entirely for AVX2+FMA and the portable one for the
+// baseline ISA.
+#if VAE_SIMD_X86
+VAE_TARGET_AVX2 VAE_FLATTEN void compute_region_avx2(const Problem& p, const Region& r,
+                                                     float* packed_a, float* packed_b) {
+  compute_region<simd::Avx2Ops>(p, r, packed_a, packed_b);
+}
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+#endif
+
+VAE_FLATTEN void compute_region_portable(const Problem& p, const Region& r, float* packed_a,
+                                         float* packed_b) {
+  compute_region<simd::PortableOps>(p, r, packed_a, packed_b);
+}
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
+// ---------------------------------------------------------------------------
+// Per-thread packing buffers: grown on demand, reused by every later call, so
+// steady-state GEMMs allocate nothing. 64-byte aligned.
+class PackBuffer {
+ public:
+  PackBuffer() = default;
+  PackBuffer(const PackBuffer&) = delete;
+  PackBuffer& operator=(const PackBuffer&) = delete;
+  ~PackBuffer() { release(); }
+
+  float* get(size_t floats) {
+    if (floats > capacity_) {
+      release();
+      const size_t grown = std::max(floats, capacity_ + capacity_ / 2);
+      data_ = static_cast<float*>(::operator new(grown * sizeof(float), std::align_val_t(64)));
+      capacity_ = grown;
+    }
+    return data_;
+  }
+
+ private:
+  void release() {
+    if (data_) ::operator delete(data_, std::align_val_t(64));
+    data_ = nullptr;
+    capacity_ = 0;
+  }
+  float* data_ = nullptr;
+  size_t capacity_ = 0;
+};
+
+struct ThreadPackBuffers {
+  PackBuffer a, b;
+};
+
+ThreadPackBuffers& thread_pack_buffers() {
+  thread_local ThreadPackBuffers buffers;
+  return buffers;
+}
+
+inline int round_up(int x, int multiple) { return (x + multiple - 1) / multiple * multiple; }
+inline int ceil_div(int x, int y) { return (x + y - 1) / y; }
+
+// Split the problem into a tm x tn grid of regions for `threads` threads,
+// choosing the grid that minimises per-thread cost in rough cycles: compute at
+// ~32 FLOP/cycle plus ~1 cycle per packed element (splitting N makes every
+// thread pack its own copy of A's rows, splitting M of B's columns).
+void choose_grid(int M, int N, int K, int threads, int* tm_out, int* tn_out) {
+  const int m_panels = ceil_div(M, kMR), n_panels = ceil_div(N, kNR);
+  double best = -1.0;
+  *tm_out = 1;
+  *tn_out = 1;
+  for (int tm = 1; tm <= threads; ++tm) {
+    if (threads % tm != 0) continue;
+    const int tn = threads / tm;
+    if (tm > m_panels || tn > n_panels) continue;
+    const double rows = static_cast<double>(ceil_div(m_panels, tm)) * kMR;
+    const double cols = static_cast<double>(ceil_div(n_panels, tn)) * kNR;
+    const double cost = 2.0 * rows * cols * K / 32.0 + (rows + cols) * K;
+    if (best < 0.0 || cost < best) {
+      best = cost;
+      *tm_out = tm;
+      *tn_out = tn;
+    }
+  }
+}
+
+// C = beta * C (+ bias, act): the whole product is zero (K == 0 or alpha == 0).
+void scale_only(const GemmArgs& g) {
+  for (int i = 0; i < g.M; ++i) {
+    float* c = g.C + static_cast<long>(i) * g.ldc;
+    for (int j = 0; j < g.N; ++j) {
+      float v = g.beta == 0.0f ? 0.0f : g.beta * c[j];
+      if (g.bias) v += g.bias[j];
+      if (g.act == GemmActivation::Relu) v = v > 0.0f ? v : 0.0f;
+      c[j] = v;
+    }
+  }
+}
+
+bool use_avx2(GemmBackend backend) {
+#if VAE_SIMD_X86
+  return backend != GemmBackend::Scalar && cpu_has_avx2_fma();
+#else
+  (void)backend;
+  return false;
+#endif
+}
+
+struct GemmJob {
+  Problem problem;
+  bool avx2;
+  int tm, tn;
+
+  void operator()(int task, int /*n_tasks*/) const {
+    const int m_panels = ceil_div(problem.M, kMR), n_panels = ceil_div(problem.N, kNR);
+    const int ti = task / tn, tj = task % tn;
+    Region r;
+    r.m0 = std::min(problem.M, m_panels * ti / tm * kMR);
+    r.m1 = std::min(problem.M, m_panels * (ti + 1) / tm * kMR);
+    r.n0 = std::min(problem.N, n_panels * tj / tn * kNR);
+    r.n1 = std::min(problem.N, n_panels * (tj + 1) / tn * kNR);
+    if (r.m0 >= r.m1 || r.n0 >= r.n1) return;
+
+    ThreadPackBuffers& buffers = thread_pack_buffers();
+    const size_t kc = static_cast<size_t>(problem.kc);
+    float* packed_a = buffers.a.get(kc * kMC + kPackSlack);
+    float* packed_b = buffers.b.get(kc * round_up(std::min(kNC, r.n1 - r.n0), kNR));
+#if VAE_SIMD_X86
+    if (avx2) {
+      compute_region_avx2(problem, r, packed_a, packed_b);
+      return;
+    }
+#endif
+    compute_region_portable(problem, r, packed_a, packed_b);
+  }
+};
+
+}  // namespace
+
+void sgemm(const GemmArgs& g, int threads, GemmBackend backend) {
+  if (g.M <= 0 || g.N <= 0) return;
+  if (g.K <= 0 || g.alpha == 0.0f) {
+    scale_only(g);
+    return;
+  }
+
+  GemmJob job;
+  Problem& p = job.problem;
+  p.a = {g.A, g.lda, g.trans_a == Trans::T};
+  p.b = {g.B, g.ldb, g.trans_b == Trans::T};
+  p.c = g.C;
+  p.ldc = g.ldc;
+  p.M = g.M;
+  p.N = g.N;
+  p.K = g.K;
+  p.kc = ceil_div(g.K, ceil_div(g.K, kKC));  // e.g. K=784 -> 3 blocks of 262, not 320+320+144
+  p.alpha = g.alpha;
+  p.beta = g.beta;
+  p.bias = g.bias;
+  p.relu = g.act == GemmActivation::Relu;
+  job.avx2 = use_avx2(backend);
+
+  ThreadPool& pool = ThreadPool::shared();
+  const double flops = 2.0 * g.M * g.N * g.K;
+  const int worth_threads = static_cast<int>(std::min(1.0e6, std::max(1.0, flops / kMinFlopsPerThread)));
+  const int n_threads = std::max(1, std::min({threads, pool.capacity(), worth_threads}));
+  choose_grid(g.M, g.N, g.K, n_threads, &job.tm, &job.tn);
+
+  const int n_tasks = job.tm * job.tn;
+  if (n_tasks == 1) {
+    job(0, 1);
+  } else {
+    pool.parallel(n_tasks, n_tasks, job);
+  }
+}
+
+void sgemm_reference(const GemmArgs& g) {
+  for (int i = 0; i < g.M; ++i) {
+    for (int j = 0; j < g.N; ++j) {
+      double sum = 0.0;
+      for (int k = 0; k < g.K; ++k) {
+        const float a = g.trans_a == Trans::N ? g.A[static_cast<long>(i) * g.lda + k]
+                                              : g.A[static_cast<long>(k) * g.lda + i];
+        const float b = g.trans_b == Trans::N ? g.B[static_cast<long>(k) * g.ldb + j]
+                                              : g.B[static_cast<long>(j) * g.ldb + k];
+        sum += static_cast<double>(a) * b;
+      }
+      float* c = g.C + static_cast<long>(i) * g.ldc + j;
+      double v = g.alpha * sum;
+      if (g.beta != 0.0f) v += static_cast<double>(g.beta) * *c;
+      if (g.bias) v += g.bias[j];
+      if (g.act == GemmActivation::Relu && v < 0.0) v = 0.0;
+      *c = static_cast<float>(v);
+    }
+  }
+}
+
+const char* gemm_backend_name() { return use_avx2(GemmBackend::Auto) ? "avx2-fma" : "scalar"; }
+
+}  // namespace vae
