@@ -39,18 +39,27 @@ struct Model::Workspace {
   std::vector<float> grad_a, grad_b;            // [B, widest layer] ping-pong
   std::vector<float> d_head, d_mean, d_logvar;  // [B, 2d], [B, d], [B, d]
 
-  void ensure(const ModelConfig& c, int rows, bool training) {
+  // Which buffers a pass needs: inference allocates only its half of the model.
+  enum Parts { kEncoder = 1, kDecoder = 2, kInference = 3, kTraining = 7 };
+
+  void ensure(const ModelConfig& c, int rows, Parts parts) {
     if (rows <= capacity) return;
     capacity = rows;
     const size_t B = static_cast<size_t>(rows), d = static_cast<size_t>(c.latent_dim);
-    encoder_out.resize(c.encoder_layers.size());
-    for (size_t i = 0; i < encoder_out.size(); i++) encoder_out[i].resize(B * c.encoder_layers[i]);
-    head.resize(B * 2 * d);
-    mean.resize(B * d); logvar.resize(B * d); z.resize(B * d);
-    decoder_out.resize(c.decoder_layers.size() + 1);
-    for (size_t j = 0; j < c.decoder_layers.size(); j++) decoder_out[j].resize(B * c.decoder_layers[j]);
-    decoder_out.back().resize(B * c.input_dim);
-    if (!training) return;
+    mean.resize(B * d);
+    if (parts & kEncoder) {
+      encoder_out.resize(c.encoder_layers.size());
+      for (size_t i = 0; i < encoder_out.size(); i++) encoder_out[i].resize(B * c.encoder_layers[i]);
+      head.resize(B * 2 * d);
+      logvar.resize(B * d);
+    }
+    if (parts & kDecoder) {
+      z.resize(B * d);
+      decoder_out.resize(c.decoder_layers.size() + 1);
+      for (size_t j = 0; j < c.decoder_layers.size(); j++) decoder_out[j].resize(B * c.decoder_layers[j]);
+      decoder_out.back().resize(B * c.input_dim);
+    }
+    if (parts != kTraining) return;
     size_t widest = std::max<size_t>(c.input_dim, 2 * d);
     for (int w : c.encoder_layers) widest = std::max<size_t>(widest, w);
     for (int w : c.decoder_layers) widest = std::max<size_t>(widest, w);
@@ -100,18 +109,29 @@ Model::~Model() { delete train_ws_; }
 
 // ---- forward passes -----------------------------------------------------------------
 
-void Model::forward_encoder(Workspace& ws, const float* x, int rows, int threads) const {
+void Model::forward_encoder(Workspace& ws, const float* x, int rows, int threads, bool mean_only) const {
   const float* in = x;
   for (int i = 0; i < n_encoder_; i++) {
     const DenseView& L = layers_[i];
     float* out = ws.encoder_out[i].data();
-    dense_forward(out, in, L.W, L.b, rows, L.in, L.out, threads);
-    activation_forward(config_.activation, out, out, static_cast<int64_t>(rows) * L.out);
+    dense_hidden_forward(out, in, L, rows, threads);
     in = out;
   }
   const DenseView& H = layers_[n_encoder_];
+  const int d = config_.latent_dim;
+  if (mean_only) {
+    // Only the mean half of the head: the first d of its 2d weight columns.
+    dense_forward(ws.mean.data(), in, H.W, H.b, rows, H.in, d, threads, false, 2 * d);
+    return;
+  }
   dense_forward(ws.head.data(), in, H.W, H.b, rows, H.in, H.out, threads);
-  gaussian_head_forward(ws.mean.data(), ws.logvar.data(), ws.head.data(), rows, config_.latent_dim);
+  gaussian_head_forward(ws.mean.data(), ws.logvar.data(), ws.head.data(), rows, d);
+}
+
+void Model::dense_hidden_forward(float* out, const float* in, const DenseView& L, int rows, int threads) const {
+  const bool relu = config_.activation == Activation::Relu;
+  dense_forward(out, in, L.W, L.b, rows, L.in, L.out, threads, relu);
+  if (!relu) activation_forward(config_.activation, out, out, static_cast<int64_t>(rows) * L.out);
 }
 
 void Model::forward_decoder(Workspace& ws, const float* z, int rows, int threads) const {
@@ -120,8 +140,8 @@ void Model::forward_decoder(Workspace& ws, const float* z, int rows, int threads
   for (int j = 0; j < n_decoder; j++) {
     const DenseView& L = layers_[n_encoder_ + 1 + j];
     float* out = ws.decoder_out[j].data();
-    dense_forward(out, in, L.W, L.b, rows, L.in, L.out, threads);
-    if (j + 1 < n_decoder) activation_forward(config_.activation, out, out, static_cast<int64_t>(rows) * L.out);
+    if (j + 1 < n_decoder) dense_hidden_forward(out, in, L, rows, threads);
+    else dense_forward(out, in, L.W, L.b, rows, L.in, L.out, threads);
     in = out;
   }
 }
@@ -132,7 +152,7 @@ int Model::train_step(const float* x, int rows, const float* eps, bool backward,
   Workspace& ws = *train_ws_;
   const int threads = config_.threads, d = config_.latent_dim, n = config_.input_dim;
   const int64_t nd = static_cast<int64_t>(rows) * d, nx = static_cast<int64_t>(rows) * n;
-  ws.ensure(config_, rows, true);
+  ws.ensure(config_, rows, Workspace::kTraining);
 
   // Forward: encoder -> z = mean + sigma * eps -> decoder logits -> losses.
   forward_encoder(ws, x, rows, threads);
@@ -246,8 +266,8 @@ void Model::encode(const float* x, int64_t rows, float* mean, float* logvar) con
   const int d = config_.latent_dim, n = config_.input_dim;
   for (int64_t start = 0; start < rows; start += kInferenceChunkRows) {
     const int chunk = static_cast<int>(std::min<int64_t>(kInferenceChunkRows, rows - start));
-    ws.ensure(config_, chunk, false);
-    forward_encoder(ws, x + start * n, chunk, config_.threads);
+    ws.ensure(config_, chunk, Workspace::kEncoder);
+    forward_encoder(ws, x + start * n, chunk, config_.threads, logvar == nullptr);
     std::copy(ws.mean.begin(), ws.mean.begin() + static_cast<int64_t>(chunk) * d, mean + start * d);
     if (logvar) std::copy(ws.logvar.begin(), ws.logvar.begin() + static_cast<int64_t>(chunk) * d, logvar + start * d);
   }
@@ -258,7 +278,7 @@ void Model::decode(const float* z, int64_t rows, float* out) const {
   const int d = config_.latent_dim, n = config_.input_dim;
   for (int64_t start = 0; start < rows; start += kInferenceChunkRows) {
     const int chunk = static_cast<int>(std::min<int64_t>(kInferenceChunkRows, rows - start));
-    ws.ensure(config_, chunk, false);
+    ws.ensure(config_, chunk, Workspace::kDecoder);
     forward_decoder(ws, z + start * d, chunk, config_.threads);
     float* dst = out + start * n;
     std::copy(ws.decoder_out.back().begin(), ws.decoder_out.back().begin() + static_cast<int64_t>(chunk) * n, dst);
@@ -272,7 +292,7 @@ void Model::reconstruct(const float* x, int64_t rows, const float* eps, float* o
   for (int64_t start = 0; start < rows; start += kInferenceChunkRows) {
     const int chunk = static_cast<int>(std::min<int64_t>(kInferenceChunkRows, rows - start));
     const int64_t nd = static_cast<int64_t>(chunk) * d;
-    ws.ensure(config_, chunk, false);
+    ws.ensure(config_, chunk, Workspace::kInference);
     forward_encoder(ws, x + start * n, chunk, config_.threads);
     if (eps) reparameterize_forward(ws.z.data(), ws.mean.data(), ws.logvar.data(), eps + start * d, nd);
     else std::copy(ws.mean.begin(), ws.mean.begin() + nd, ws.z.begin());
@@ -292,7 +312,7 @@ LossSums Model::evaluate(const float* x, int64_t rows, uint64_t seed) const {
   for (int64_t start = 0; start < rows; start += kInferenceChunkRows) {
     const int chunk = static_cast<int>(std::min<int64_t>(kInferenceChunkRows, rows - start));
     const int64_t nd = static_cast<int64_t>(chunk) * d, nx = static_cast<int64_t>(chunk) * n;
-    ws.ensure(config_, chunk, false);
+    ws.ensure(config_, chunk, Workspace::kInference);
     eps.resize(nd);
     rng.fill_normal(eps.data(), nd);
     const float* xs = x + start * n;

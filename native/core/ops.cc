@@ -10,18 +10,16 @@ namespace vae {
 // ---- dense ------------------------------------------------------------------
 
 void dense_forward(float* out, const float* in, const float* W, const float* b, int B, int K, int N,
-                   int threads) {
+                   int threads, bool relu, int ldw) {
   GemmArgs g;
   g.M = B; g.N = N; g.K = K;
   g.A = in; g.lda = K;
-  g.B = W; g.ldb = N;
+  g.B = W; g.ldb = ldw > 0 ? ldw : N;
   g.beta = 0.0f;
   g.C = out; g.ldc = N;
+  g.bias = b;
+  g.act = relu ? GemmActivation::Relu : GemmActivation::None;
   sgemm(g, threads);
-  for (int r = 0; r < B; r++) {
-    float* row = out + static_cast<int64_t>(r) * N;
-    for (int j = 0; j < N; j++) row[j] += b[j];
-  }
 }
 
 void dense_backward(float* din, float* dW, float* db, const float* dout, const float* in,

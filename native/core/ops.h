@@ -12,9 +12,11 @@ enum class Activation : int { Relu = 0, LeakyRelu = 1, Tanh = 2, Sigmoid = 3, So
 constexpr float kLeakySlope = 0.01f;
 
 // ---- dense layer: out = in W + b ------------------------------------------
-// out [B,N], in [B,K], W [K,N], b [N]
+// out [B,N], in [B,K], W [K,N] with row stride ldw (0 means N; a larger stride
+// reads the first N columns of a wider matrix), b [N]. With relu, the bias and
+// relu are applied in the matrix multiply's epilogue (one pass over out).
 void dense_forward(float* out, const float* in, const float* W, const float* b, int B, int K, int N,
-                   int threads);
+                   int threads, bool relu = false, int ldw = 0);
 // din [B,K] (overwritten; nullptr to skip), dW [K,N] (+=), db [N] (+=),
 // dout [B,N], in [B,K], W [K,N]
 void dense_backward(float* din, float* dW, float* db, const float* dout, const float* in,
