@@ -273,3 +273,19 @@ describe('model files', () => {
     expect(existsSync(join(dir, 'no-such-dir'))).toBe(false);
   });
 });
+
+describe('importance-weighted log-likelihood', () => {
+  test('K = 1 estimates the ELBO; more samples give a tighter (higher) bound', async () => {
+    const vae = new VAE({ latentDim: 6, encoderLayers: [64], seed: 3, threads: 2 });
+    await vae.fit(sliceRows(images, 0, 3000), { epochs: 2 });
+    const x = sliceRows(images, 8000, 9000);
+    const elbo = -vae.evaluate(x).loss;
+    const one = await vae.logLikelihoodAsync(x, { samples: 1, seed: 5 });
+    const many = await vae.logLikelihoodAsync(x, { samples: 64, seed: 5 });
+    // Monte Carlo estimates of the same expectation over 1000 rows: close, not equal.
+    expect(Math.abs(one - elbo)).toBeLessThan(0.01 * Math.abs(elbo));
+    expect(many).toBeGreaterThan(one + 0.5);
+    expect(await vae.logLikelihoodAsync(x, { samples: 64, seed: 5 })).toBe(many);
+    await expectRejects(vae.logLikelihoodAsync(x, { samples: 0 }), 'ERR_INVALID_ARGUMENT', /options.samples/);
+  });
+});

@@ -222,6 +222,20 @@ export class VAE {
     return this.#evaluation(sums, input.rows);
   }
 
+  /**
+   * Importance-weighted estimate of log p(x) per sample (IWAE, Burda et al. 2016):
+   * log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x) with K = `samples` draws per row from
+   * `seed`. A lower bound of log p(x) that tightens as K grows (K = 1 is the ELBO);
+   * the same constant-free likelihoods as the losses. Runs on a worker thread.
+   */
+  async logLikelihoodAsync(x: Input, options: { samples?: number; seed?: number } = {}): Promise<number> {
+    const input = this.#input(x, this.config.inputDim, 'x');
+    const samples = checkInteger('options.samples', options?.samples ?? 100, 1, 1 << 20);
+    const seed = checkInteger('options.seed', options?.seed ?? 0, 0, Number.MAX_SAFE_INTEGER);
+    const total = await this.#callAsync(() => this.#native.logLikelihoodAsync(input.data, input.rows, samples, seed));
+    return total / input.rows;
+  }
+
   // ---- weights and state ------------------------------------------------------------------
 
   /** A copy of all weights, layer by layer (the layout ONNX export uses). */

@@ -46,6 +46,8 @@ export interface NativeModel {
   /** [sync] returns [reconstruction sum, KL sum] */
   evaluate(x: Float32Array, rows: number, seed: number): Float64Array;
   /** [async] */ evaluateAsync(x: Float32Array, rows: number, seed: number): Promise<Float64Array>;
+  /** [async] importance-weighted log p(x) estimate summed over rows */
+  logLikelihoodAsync(x: Float32Array, rows: number, samples: number, seed: number): Promise<number>;
   /** [sync] new permutation from the training RNG */
   beginEpoch(rows: number, shuffle: boolean): void;
   /** [async] trains `count` batches; stats gets [loss, rec, kl] per batch; resolves with the number run */

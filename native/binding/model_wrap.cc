@@ -35,6 +35,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
                            InstanceMethod<&NativeModel::reconstruct_async>("reconstructAsync"),
                            InstanceMethod<&NativeModel::evaluate>("evaluate"),
                            InstanceMethod<&NativeModel::evaluate_async>("evaluateAsync"),
+                           InstanceMethod<&NativeModel::log_likelihood_async>("logLikelihoodAsync"),
                            InstanceMethod<&NativeModel::begin_epoch>("beginEpoch"),
                            InstanceMethod<&NativeModel::train_async>("trainAsync"),
                            InstanceMethod<&NativeModel::cancel>("cancel"),
@@ -323,6 +324,29 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
           return e;
         },
         [sums](Napi::Env env) { return sums_array(env, *sums); });
+    return start(worker, info, 1);
+  }
+
+  // [async] logLikelihoodAsync(x, rows, samples, seed) -> Promise<number> (sum over rows)
+  Napi::Value log_likelihood_async(const Napi::CallbackInfo& info) {
+    Io io;
+    int64_t samples, seed;
+    const int n = model_ ? model_->config().input_dim : 0;
+    if (!ensure_idle(info.Env()) || !get_int(info, 1, "rows", 1, int64_t(1) << 40, &io.rows) ||
+        !get_f32(info, 0, "x", io.rows * n, &io.in) || !get_int(info, 2, "samples", 1, 1 << 20, &samples) ||
+        !get_int(info, 3, "seed", 0, (int64_t(1) << 53) - 1, &seed))
+      return info.Env().Undefined();
+    Model* model = model_.get();
+    auto total = std::make_shared<double>(0.0);
+    auto* worker = new PromiseWorker(
+        info.Env(),
+        [=]() {
+          TaskError e = finite_error("x", io.in.data, io.rows * n, n);
+          if (e.code.empty())
+            *total = model->log_likelihood(io.in.data, io.rows, static_cast<int>(samples), static_cast<uint64_t>(seed));
+          return e;
+        },
+        [total](Napi::Env env) { return Napi::Number::New(env, *total); });
     return start(worker, info, 1);
   }
 

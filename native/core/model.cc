@@ -327,4 +327,53 @@ LossSums Model::evaluate(const float* x, int64_t rows, uint64_t seed) const {
   return total;
 }
 
+double Model::log_likelihood(const float* x, int64_t rows, int samples, uint64_t seed) const {
+  Workspace ws;
+  Rng rng(seed);
+  const int d = config_.latent_dim, n = config_.input_dim;
+  const int64_t chunk_rows = 256;  // K decoder passes per chunk: keep the chunk small
+  std::vector<float> eps, log_weights;
+  std::vector<float> mean, logvar;
+  double total = 0.0;
+  for (int64_t start = 0; start < rows; start += chunk_rows) {
+    const int chunk = static_cast<int>(std::min<int64_t>(chunk_rows, rows - start));
+    const int64_t nd = static_cast<int64_t>(chunk) * d;
+    const float* xs = x + start * n;
+    ws.ensure(config_, chunk, Workspace::kInference);
+    forward_encoder(ws, xs, chunk, config_.threads);
+    mean.assign(ws.mean.begin(), ws.mean.begin() + nd);
+    logvar.assign(ws.logvar.begin(), ws.logvar.begin() + nd);
+    eps.resize(nd);
+    log_weights.assign(static_cast<size_t>(chunk) * samples, 0.0f);
+    for (int k = 0; k < samples; k++) {
+      rng.fill_normal(eps.data(), nd);
+      reparameterize_forward(ws.z.data(), mean.data(), logvar.data(), eps.data(), nd);
+      forward_decoder(ws, ws.z.data(), chunk, config_.threads);
+      const float* logits = ws.decoder_out.back().data();
+      for (int r = 0; r < chunk; r++) {
+        const float* xr = xs + static_cast<int64_t>(r) * n;
+        const float* lr = logits + static_cast<int64_t>(r) * n;
+        const double log_px = -(config_.likelihood == Likelihood::Bernoulli ? bce_logits_forward(lr, xr, n)
+                                                                           : gaussian_sse_forward(lr, xr, n));
+        // log p(z) - log q(z|x): the 2 pi terms cancel.
+        double log_ratio = 0.0;
+        for (int j = 0; j < d; j++) {
+          const int64_t i = static_cast<int64_t>(r) * d + j;
+          const double z = ws.z[i], e = eps[i];
+          log_ratio += -0.5 * z * z + 0.5 * (e * e + logvar[i]);
+        }
+        log_weights[static_cast<size_t>(r) * samples + k] = static_cast<float>(log_px + log_ratio);
+      }
+    }
+    for (int r = 0; r < chunk; r++) {  // log-mean-exp over the K weights
+      const float* w = &log_weights[static_cast<size_t>(r) * samples];
+      const double top = *std::max_element(w, w + samples);
+      double sum = 0.0;
+      for (int k = 0; k < samples; k++) sum += std::exp(static_cast<double>(w[k]) - top);
+      total += top + std::log(sum / samples);
+    }
+  }
+  return total;
+}
+
 }  // namespace vae

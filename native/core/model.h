@@ -92,6 +92,11 @@ class Model {
   void reconstruct(const float* x, int64_t rows, const float* eps, float* out) const;
   // Negative ELBO terms summed over rows with one draw of eps per row from seed.
   LossSums evaluate(const float* x, int64_t rows, uint64_t seed) const;
+  // Importance-weighted estimate of log p(x) (IWAE, Burda et al. 2016) with
+  // `samples` draws of z ~ q(z|x) per row, summed over rows:
+  //   log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x)
+  // under the same constant-free likelihoods as the losses. K = 1 is the ELBO.
+  double log_likelihood(const float* x, int64_t rows, int samples, uint64_t seed) const;
 
  private:
   struct Workspace;
