@@ -22,8 +22,7 @@ constexpr long kItersPerRound = 1 << 16;  // FMAs per chain between clock checks
 // The AVX2 instantiation passes __m256 by value between default-target
 // template bodies (-Wpsabi note); flatten inlines them all into the AVX2 entry.
 #if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wpsabi"
+#pragma GCC diagnostic ignored "-Wpsabi"  // to the end of this file: GCC reports it at end of TU
 #endif
 
 // Runs kItersPerRound FMAs on each of kChains vectors; returns a value derived
@@ -51,28 +50,32 @@ VAE_TARGET_AVX2 VAE_FLATTEN float fma_round_avx2(float seed) { return fma_round<
 
 VAE_FLATTEN float fma_round_portable(float seed) { return fma_round<simd::PortableOps>(seed); }
 
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
 
-constexpr double kFlopsPerRound = 2.0 * kChains * simd::PortableOps::kLanes * kItersPerRound;
+template <class Ops>
+constexpr double flops_per_round() {
+  return 2.0 * kChains * Ops::kLanes * kItersPerRound;
+}
 
-// Runs rounds until `deadline`; returns the number of rounds done.
-long run_until(std::chrono::steady_clock::time_point deadline, float* sink) {
+// Runs rounds until `deadline`; returns the FLOPs done.
+double run_until(std::chrono::steady_clock::time_point deadline, float* sink) {
   const bool avx2 = cpu_has_avx2_fma();
-  long rounds = 0;
+  double flops = 0.0;
   float s = 1.0f;
   do {
 #if VAE_SIMD_X86
-    s = avx2 ? fma_round_avx2(s) : fma_round_portable(s);
+    if (avx2) {
+      s = fma_round_avx2(s);
+      flops += flops_per_round<simd::Avx2Ops>();
+      continue;
+    }
 #else
     (void)avx2;
-    s = fma_round_portable(s);
 #endif
-    ++rounds;
+    s = fma_round_portable(s);
+    flops += flops_per_round<simd::PortableOps>();
   } while (std::chrono::steady_clock::now() < deadline);
   *sink = s;
-  return rounds;
+  return flops;
 }
 
 }  // namespace
@@ -84,7 +87,7 @@ double measure_fma_peak_gflops(int threads, double seconds) {
 
   // Plain threads rather than the shared pool: the probe must not hold the
   // pool's job lock for the whole measurement.
-  std::vector<long> rounds(threads, 0);
+  std::vector<double> flops(threads, 0.0);
   std::vector<float> sinks(threads, 0.0f);
   std::atomic<int> ready{0};
   std::atomic<bool> go{false};
@@ -92,7 +95,7 @@ double measure_fma_peak_gflops(int threads, double seconds) {
   auto body = [&](int t) {
     ready.fetch_add(1);
     while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
-    rounds[t] = run_until(deadline, &sinks[t]);
+    flops[t] = run_until(deadline, &sinks[t]);
   };
 
   std::vector<std::thread> workers;
@@ -101,15 +104,15 @@ double measure_fma_peak_gflops(int threads, double seconds) {
   const clock::time_point start = clock::now();
   deadline = start + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(seconds));
   go.store(true, std::memory_order_release);
-  rounds[0] = run_until(deadline, &sinks[0]);
+  flops[0] = run_until(deadline, &sinks[0]);
   for (std::thread& w : workers) w.join();
   const double elapsed = std::chrono::duration<double>(clock::now() - start).count();
 
-  double total_rounds = 0.0;
-  for (long r : rounds) total_rounds += static_cast<double>(r);
+  double total_flops = 0.0;
+  for (double f : flops) total_flops += f;
   volatile float keep = 0.0f;  // keep the results observable
   for (float s : sinks) keep = keep + s;
-  return total_rounds * kFlopsPerRound / elapsed * 1e-9;
+  return total_flops / elapsed * 1e-9;
 }
 
 }  // namespace vae

@@ -37,9 +37,8 @@ namespace {
 // Micro-tile 6 x 16: 6 x 2 accumulators + 2 B vectors + 1 A broadcast = 15 of
 // the 16 YMM registers; 12 FMAs per 2 loads + 6 broadcasts. (4 x 24 measured
 // the same on Zen 3; 16 divides the model's 400 and 784 exactly.)
-constexpr int kMR = 6;          // micro-tile rows
-constexpr int kNV = 2;          // micro-tile width in 8-float vectors
-constexpr int kNR = kNV * 8;    // micro-tile columns
+constexpr int kMR = 6;     // micro-tile rows
+constexpr int kNR = 16;    // micro-tile columns
 constexpr int kKC = 320;   // max packed depth: B micro-panel kKC*kNR*4 = 20 KB (L1 is 32 KB)
 constexpr int kMC = 144;   // packed A block rows: kMC*kKC*4 = 184 KB (L2 is 512 KB)
 constexpr int kNC = 3072;  // packed B block columns: kKC*kNC*4 = 3.9 MB (L3)
@@ -91,8 +90,7 @@ struct Region {
 // (-Wpsabi). Those bodies are never emitted on their own: flatten inlines them
 // into the AVX2 entry point, so the note does not apply.
 #if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wpsabi"
+#pragma GCC diagnostic ignored "-Wpsabi"  // to the end of this file: GCC reports it at end of TU
 #endif
 
 // ---------------------------------------------------------------------------
@@ -199,7 +197,8 @@ inline void micro_kernel(int kc, const float* a, const float* b, long b_stride, 
                          long ldc, const Epilogue& e, const float* bias) {
   using Vec = typename Ops::Vec;
   constexpr int L = Ops::kLanes;
-  static_assert(kNR == kNV * L, "micro-tile is kNV vectors wide");
+  constexpr int kTileVecs = kNR / L;  // 2 for AVX2, 4 for the 4-lane portable ops
+  static_assert(kNR % L == 0, "micro-tile is whole vectors wide");
   static_assert(Rows >= 1 && Rows <= kMR, "row count out of range");
 
   // Start pulling the C tile into cache now; it is only touched after the k loop.
@@ -208,35 +207,45 @@ inline void micro_kernel(int kc, const float* a, const float* b, long b_stride, 
     VAE_PREFETCH_WRITE(c + i * ldc + kNR - 1);
   }
 
-  Vec acc[Rows][kNV];
-  for (int i = 0; i < Rows; ++i) {
-    for (int v = 0; v < kNV; ++v) acc[i][v] = Ops::zero();
-  }
-
-  for (int k = 0; k < kc; ++k) {
-    Vec bv[kNV];
-    for (int v = 0; v < kNV; ++v) bv[v] = Ops::load(b + v * L);
-    for (int i = 0; i < Rows; ++i) {
-      const Vec ai = Ops::broadcast(a[i]);
-      for (int v = 0; v < kNV; ++v) acc[i][v] = Ops::fma(ai, bv[v], acc[i][v]);
-    }
-    a += kMR;
-    b += b_stride;
-  }
-
+  // Columns are computed in passes of kPassVecs vectors so the accumulators
+  // fit the register file: AVX2 does the whole tile at once (12 YMM); the
+  // portable path (16 x 128-bit registers) does two 8-column passes.
+  constexpr int kPassVecs = Ops::kVecsPerPass;
+  static_assert(kTileVecs % kPassVecs == 0, "passes must cover the tile");
   const Vec valpha = Ops::broadcast(e.alpha);
   const Vec vbeta = Ops::broadcast(e.beta);
-  for (int i = 0; i < Rows; ++i) {
-    for (int h = 0; h < kNV; ++h) {
-      float* cp = c + i * ldc + h * L;
-      Vec r = e.alpha_is_one ? acc[i][h] : Ops::mul(valpha, acc[i][h]);
-      if (!e.beta_is_zero) {
-        const Vec old = Ops::load(cp);
-        r = e.beta_is_one ? Ops::add(r, old) : Ops::fma(vbeta, old, r);
+  for (int v0 = 0; v0 < kTileVecs; v0 += kPassVecs) {
+    Vec acc[Rows][kPassVecs];
+    for (int i = 0; i < Rows; ++i) {
+      for (int v = 0; v < kPassVecs; ++v) acc[i][v] = Ops::zero();
+    }
+
+    const float* ap = a;
+    const float* bp = b + v0 * L;
+    for (int k = 0; k < kc; ++k) {
+      Vec bv[kPassVecs];
+      for (int v = 0; v < kPassVecs; ++v) bv[v] = Ops::load(bp + v * L);
+      for (int i = 0; i < Rows; ++i) {
+        const Vec ai = Ops::broadcast(ap[i]);
+        for (int v = 0; v < kPassVecs; ++v) acc[i][v] = Ops::fma(ai, bv[v], acc[i][v]);
       }
-      if (bias) r = Ops::add(r, Ops::load(bias + h * L));
-      if (e.relu) r = Ops::max(r, Ops::zero());
-      Ops::store(cp, r);
+      ap += kMR;
+      bp += b_stride;
+    }
+
+    for (int i = 0; i < Rows; ++i) {
+      for (int v = 0; v < kPassVecs; ++v) {
+        const int col = (v0 + v) * L;
+        float* cp = c + i * ldc + col;
+        Vec r = e.alpha_is_one ? acc[i][v] : Ops::mul(valpha, acc[i][v]);
+        if (!e.beta_is_zero) {
+          const Vec old = Ops::load(cp);
+          r = e.beta_is_one ? Ops::add(r, old) : Ops::fma(vbeta, old, r);
+        }
+        if (bias) r = Ops::add(r, Ops::load(bias + col));
+        if (e.relu) r = Ops::max(r, Ops::zero());
+        Ops::store(cp, r);
+      }
     }
   }
 }
@@ -245,7 +254,7 @@ inline void micro_kernel(int kc, const float* a, const float* b, long b_stride, 
 // inlined into the (huge, flattened) region loop: as a small function of its
 // own the 12 accumulators get registers without spills.
 template <int Rows>
-VAE_NOINLINE void run_tile(simd::PortableOps, int kc, const float* a, const float* b,
+VAE_FLATTEN VAE_NOINLINE void run_tile(simd::PortableOps, int kc, const float* a, const float* b,
                            long b_stride, float* c, long ldc, const Epilogue& e,
                            const float* bias) {
   micro_kernel<simd::PortableOps, Rows>(kc, a, b, b_stride, c, ldc, e, bias);
@@ -365,9 +374,6 @@ VAE_TARGET_AVX2 VAE_FLATTEN void compute_region_avx2(const Problem& p, const Reg
                                                      float* packed_a, float* packed_b) {
   compute_region<simd::Avx2Ops>(p, r, packed_a, packed_b);
 }
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
 #endif
 
 VAE_FLATTEN void compute_region_portable(const Problem& p, const Region& r, float* packed_a,
@@ -375,9 +381,6 @@ VAE_FLATTEN void compute_region_portable(const Problem& p, const Region& r, floa
   compute_region<simd::PortableOps>(p, r, packed_a, packed_b);
 }
 
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
 
 // ---------------------------------------------------------------------------
 // Per-thread packing buffers: grown on demand, reused by every later call, so

@@ -38,19 +38,34 @@
 namespace vae {
 namespace simd {
 
-// Portable 8-lane vector in plain C++: the compiler maps it onto whatever the
-// baseline ISA offers (SSE2 on x86-64, NEON on arm64). fma is a*b+c with two
-// roundings: a real fmaf() is a slow library call on CPUs without FMA.
+// Portable 4-lane vector: the compiler maps it onto whatever the baseline ISA
+// offers (SSE2 on x86-64, NEON on arm64). With
+// GCC/Clang it is a generic vector type (vector_size), which vectorises
+// reliably; elsewhere a plain array. fma is a*b+c with two roundings: a real
+// fmaf() is a slow library call on CPUs without FMA.
 struct PortableOps {
-  static constexpr int kLanes = 8;
+  static constexpr int kLanes = 4;        // 128-bit: SSE2 / NEON baseline
+  static constexpr int kVecsPerPass = 2;  // 6 x 2 accumulators fit 16 registers
+#if defined(__GNUC__) || defined(__clang__)
+  typedef float Vec __attribute__((vector_size(16), aligned(4)));
+  static VAE_INLINE Vec zero() { return Vec{} ; }
+  static VAE_INLINE Vec broadcast(float x) { return Vec{} + x; }
+  static VAE_INLINE Vec load(const float* p) {
+    Vec r;
+    __builtin_memcpy(&r, p, sizeof(r));
+    return r;
+  }
+  static VAE_INLINE void store(float* p, Vec a) { __builtin_memcpy(p, &a, sizeof(a)); }
+  static VAE_INLINE Vec add(Vec a, Vec b) { return a + b; }
+  static VAE_INLINE Vec mul(Vec a, Vec b) { return a * b; }
+  // a * b + c
+  static VAE_INLINE Vec fma(Vec a, Vec b, Vec c) { return a * b + c; }
+  static VAE_INLINE Vec max(Vec a, Vec b) { return a > b ? a : b; }
+#else
   struct Vec {
     float v[kLanes];
   };
-  static VAE_INLINE Vec zero() {
-    Vec r;
-    for (int i = 0; i < kLanes; ++i) r.v[i] = 0.0f;
-    return r;
-  }
+  static VAE_INLINE Vec zero() { return broadcast(0.0f); }
   static VAE_INLINE Vec broadcast(float x) {
     Vec r;
     for (int i = 0; i < kLanes; ++i) r.v[i] = x;
@@ -81,6 +96,7 @@ struct PortableOps {
     for (int i = 0; i < kLanes; ++i) a.v[i] = a.v[i] > b.v[i] ? a.v[i] : b.v[i];
     return a;
   }
+#endif
   // 8x8 transpose: dst[c * dst_stride + r] = rows[r][c]. Output rows are
   // written whole (8 floats) in ascending c, so with dst_stride < 8 a later
   // output row overwrites the tail of the previous one (used to pack 6-row
@@ -97,6 +113,7 @@ struct PortableOps {
 // file comment): they inline once the caller is an AVX2 target.
 struct Avx2Ops {
   static constexpr int kLanes = 8;
+  static constexpr int kVecsPerPass = 2;  // 6 x 2 ymm accumulators fit 16 ymm
   using Vec = __m256;
   VAE_TARGET_AVX2 static inline Vec zero() { return _mm256_setzero_ps(); }
   VAE_TARGET_AVX2 static inline Vec broadcast(float x) { return _mm256_set1_ps(x); }
