@@ -18,21 +18,12 @@ import {
 } from '../lib/onnx';
 import { modelMetadata } from '../lib/onnx/metadata';
 import { fromBinary, ModelProtoSchema } from '../lib/onnx/proto';
+import { uniforms } from './helpers/random';
 
 const PYTHON = '/usr/bin/python3';
 const CHECKER = join(__dirname, '..', 'scripts', 'check_onnx.py');
 const TOLERANCE = 1e-5;
 
-/** mulberry32: a tiny seeded uniform generator, independent of the library's own. */
-function uniforms(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomArray(length: number, next: () => number, scale: number, offset = -0.5): Float32Array {
   return Float32Array.from({ length }, () => (next() + offset) * scale);

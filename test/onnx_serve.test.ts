@@ -5,18 +5,10 @@ import { VaeError } from '../lib/errors';
 import type { DenseWeights, VaeConfig, VaeWeights } from '../lib/model/types';
 import { exportAll, referenceForward, writeOnnxModel } from '../lib/onnx';
 import { NormalGenerator, normalDraws, OnnxVAE } from '../lib/serve';
+import { uniforms } from './helpers/random';
 
 const TOLERANCE = 1e-5;
 
-function uniforms(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomArray(length: number, next: () => number, scale = 1, offset = -0.5): Float32Array {
   return Float32Array.from({ length }, () => (next() + offset) * scale);

@@ -5,6 +5,7 @@
 #include <napi.h>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 
 #include "binding/args.h"
@@ -223,15 +224,10 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
         !get_f32(info, 3, "logVar", io.rows * d, &io.out2, true))
       return info.Env().Undefined();
     Model* model = model_.get();
-    auto* worker = new PromiseWorker(
-        info.Env(),
-        [=]() {
-          TaskError e = finite_error("x", io.in.data, io.rows * n, n);
-          if (e.code.empty()) model->encode(io.in.data, io.rows, io.out.data, io.out2.data);
-          return e;
-        },
-        nullptr);
-    return start(worker, info, 4);
+    return queue_checked(info, 4, "x", io.in, io.rows, n, [=]() {
+      model->encode(io.in.data, io.rows, io.out.data, io.out2.data);
+      return TaskError{};
+    });
   }
 
   // [sync] decode(z, rows, out)
@@ -251,15 +247,10 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
         !get_f32(info, 0, "z", io.rows * d, &io.in) || !get_f32(info, 2, "out", io.rows * n, &io.out))
       return info.Env().Undefined();
     Model* model = model_.get();
-    auto* worker = new PromiseWorker(
-        info.Env(),
-        [=]() {
-          TaskError e = finite_error("z", io.in.data, io.rows * d, d);
-          if (e.code.empty()) model->decode(io.in.data, io.rows, io.out.data);
-          return e;
-        },
-        nullptr);
-    return start(worker, info, 3);
+    return queue_checked(info, 3, "z", io.in, io.rows, d, [=]() {
+      model->decode(io.in.data, io.rows, io.out.data);
+      return TaskError{};
+    });
   }
 
   // [sync] reconstruct(x, rows, eps | null, out)
@@ -283,16 +274,11 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
         !get_f32(info, 3, "out", io.rows * n, &io.out))
       return info.Env().Undefined();
     Model* model = model_.get();
-    auto* worker = new PromiseWorker(
-        info.Env(),
-        [=]() {
-          TaskError e = finite_error("x", io.in.data, io.rows * n, n);
-          if (e.code.empty() && io.out2.data) e = finite_error("eps", io.out2.data, io.rows * d, d);
-          if (e.code.empty()) model->reconstruct(io.in.data, io.rows, io.out2.data, io.out.data);
-          return e;
-        },
-        nullptr);
-    return start(worker, info, 4);
+    return queue_checked(info, 4, "x", io.in, io.rows, n, [=]() {
+      TaskError e = io.out2.data ? finite_error("eps", io.out2.data, io.rows * d, d) : TaskError{};
+      if (e.code.empty()) model->reconstruct(io.in.data, io.rows, io.out2.data, io.out.data);
+      return e;
+    });
   }
 
   // [sync] evaluate(x, rows, seed) -> Float64Array [reconstructionSum, klSum]
@@ -316,15 +302,13 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       return info.Env().Undefined();
     Model* model = model_.get();
     auto sums = std::make_shared<vae::LossSums>();
-    auto* worker = new PromiseWorker(
-        info.Env(),
+    return queue_checked(
+        info, 1, "x", io.in, io.rows, n,
         [=]() {
-          TaskError e = finite_error("x", io.in.data, io.rows * n, n);
-          if (e.code.empty()) *sums = model->evaluate(io.in.data, io.rows, static_cast<uint64_t>(seed));
-          return e;
+          *sums = model->evaluate(io.in.data, io.rows, static_cast<uint64_t>(seed));
+          return TaskError{};
         },
         [sums](Napi::Env env) { return sums_array(env, *sums); });
-    return start(worker, info, 1);
   }
 
   // [async] logLikelihoodAsync(x, rows, samples, seed) -> Promise<number> (sum over rows)
@@ -338,16 +322,13 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       return info.Env().Undefined();
     Model* model = model_.get();
     auto total = std::make_shared<double>(0.0);
-    auto* worker = new PromiseWorker(
-        info.Env(),
+    return queue_checked(
+        info, 1, "x", io.in, io.rows, n,
         [=]() {
-          TaskError e = finite_error("x", io.in.data, io.rows * n, n);
-          if (e.code.empty())
-            *total = model->log_likelihood(io.in.data, io.rows, static_cast<int>(samples), static_cast<uint64_t>(seed));
-          return e;
+          *total = model->log_likelihood(io.in.data, io.rows, static_cast<int>(samples), static_cast<uint64_t>(seed));
+          return TaskError{};
         },
         [total](Napi::Env env) { return Napi::Number::New(env, *total); });
-    return start(worker, info, 1);
   }
 
   // [sync] beginEpoch(rows, shuffle)
@@ -428,6 +409,22 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       return info.Env().Undefined();
     }
     return sums_array(info.Env(), model_->loss_and_gradients(io.in.data, static_cast<int>(io.rows), eps.data, grads.data));
+  }
+
+  // Queues `run` on libuv's pool after checking that `in` (rows x cols) is
+  // finite there (not on the JS thread); keeps this and the first n_args alive.
+  Napi::Value queue_checked(const Napi::CallbackInfo& info, size_t n_args, const char* name, const F32& in,
+                            int64_t rows, int cols, std::function<TaskError()> run,
+                            PromiseWorker::Result result = nullptr) {
+    const std::string input_name = name;
+    auto* worker = new PromiseWorker(
+        info.Env(),
+        [=]() {
+          TaskError e = finite_error(input_name.c_str(), in.data, rows * cols, cols);
+          return e.code.empty() ? run() : e;
+        },
+        std::move(result));
+    return start(worker, info, n_args);
   }
 
   static Napi::Value sums_array(Napi::Env env, const vae::LossSums& sums) {

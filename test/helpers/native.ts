@@ -1,19 +1,13 @@
 import { loadBinding, NativeOps } from '../../lib/native/binding';
+import { uniforms } from './random';
 
 export const binding = loadBinding();
 export const ops: NativeOps = binding.ops;
 
 /** Deterministic pseudo-random floats in [lo, hi) (mulberry32), for reproducible tests. */
 export function randomArray(n: number, seed: number, lo = -1, hi = 1): Float32Array {
-  let a = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    out[i] = lo + (hi - lo) * (((t ^ (t >>> 14)) >>> 0) / 4294967296);
-  }
-  return out;
+  const next = uniforms(seed);
+  return Float32Array.from({ length: n }, () => lo + (hi - lo) * next());
 }
 
 /** Standard normal draws (Box-Muller over randomArray). */
