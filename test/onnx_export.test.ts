@@ -18,34 +18,14 @@ import {
 } from '../lib/onnx';
 import { modelMetadata } from '../lib/onnx/metadata';
 import { fromBinary, ModelProtoSchema } from '../lib/onnx/proto';
-import { uniforms } from './helpers/random';
+import { randomWeights, scaledArray, uniforms } from './helpers/random';
 
 const PYTHON = '/usr/bin/python3';
 const CHECKER = join(__dirname, '..', 'scripts', 'check_onnx.py');
 const TOLERANCE = 1e-5;
 
 
-function randomArray(length: number, next: () => number, scale: number, offset = -0.5): Float32Array {
-  return Float32Array.from({ length }, () => (next() + offset) * scale);
-}
 
-/** Weights large enough (about 3 / sqrt(fan-in)) to drive every activation into its non-linear range. */
-function randomWeights(config: VaeConfig, seed: number): VaeWeights {
-  const next = uniforms(seed);
-  const layer = (inDim: number, outDim: number): DenseWeights => ({
-    inDim,
-    outDim,
-    weight: randomArray(inDim * outDim, next, 3 / Math.sqrt(inDim)),
-    bias: randomArray(outDim, next, 1),
-  });
-  const chain = (widths: number[]): DenseWeights[] => widths.slice(1).map((w, i) => layer(widths[i], w));
-  const enc = [config.inputDim, ...config.encoderLayers];
-  return {
-    encoder: chain(enc),
-    head: layer(enc[enc.length - 1], 2 * config.latentDim),
-    decoder: chain([config.latentDim, ...config.decoderLayers, config.inputDim]),
-  };
-}
 
 function makeConfig(overrides: Partial<VaeConfig> = {}): VaeConfig {
   return {
@@ -67,9 +47,9 @@ function randomInputs(config: VaeConfig, graph: OnnxGraphKind, rows: number, see
   for (const name of ONNX_GRAPH_SIGNATURES[graph].inputs) {
     if (name === 'x') {
       // bernoulli data are in [0, 1]; gaussian data are unbounded.
-      inputs.x = config.likelihood === 'bernoulli' ? randomArray(rows * config.inputDim, next, 1, 0) : randomArray(rows * config.inputDim, next, 4);
+      inputs.x = config.likelihood === 'bernoulli' ? scaledArray(rows * config.inputDim, next, 1, 0) : scaledArray(rows * config.inputDim, next, 4);
     } else if (name === 'z' || name === 'eps') {
-      inputs[name] = randomArray(rows * config.latentDim, next, 3);
+      inputs[name] = scaledArray(rows * config.latentDim, next, 3);
     }
   }
   return inputs;

@@ -5,31 +5,12 @@ import { VaeError } from '../lib/errors';
 import type { DenseWeights, VaeConfig, VaeWeights } from '../lib/model/types';
 import { exportAll, referenceForward, writeOnnxModel } from '../lib/onnx';
 import { NormalGenerator, normalDraws, OnnxVAE } from '../lib/serve';
-import { uniforms } from './helpers/random';
+import { randomWeights, scaledArray, uniforms } from './helpers/random';
 
 const TOLERANCE = 1e-5;
 
 
-function randomArray(length: number, next: () => number, scale = 1, offset = -0.5): Float32Array {
-  return Float32Array.from({ length }, () => (next() + offset) * scale);
-}
 
-function randomWeights(config: VaeConfig, seed: number): VaeWeights {
-  const next = uniforms(seed);
-  const layer = (inDim: number, outDim: number): DenseWeights => ({
-    inDim,
-    outDim,
-    weight: randomArray(inDim * outDim, next, 3 / Math.sqrt(inDim)),
-    bias: randomArray(outDim, next),
-  });
-  const chain = (widths: number[]): DenseWeights[] => widths.slice(1).map((w, i) => layer(widths[i], w));
-  const enc = [config.inputDim, ...config.encoderLayers];
-  return {
-    encoder: chain(enc),
-    head: layer(enc[enc.length - 1], 2 * config.latentDim),
-    decoder: chain([config.latentDim, ...config.decoderLayers, config.inputDim]),
-  };
-}
 
 function expectClose(actual: Float32Array, expected: Float64Array | Float32Array): void {
   expect(actual.length).toBe(expected.length);
@@ -62,7 +43,7 @@ const weights = randomWeights(config, 42);
 const root = mkdtempSync(join(tmpdir(), 'vae-onnx-serve-'));
 const dir = join(root, 'model');
 const rows = 37;
-const x = randomArray(rows * config.inputDim, uniforms(7), 1, 0);
+const x = scaledArray(rows * config.inputDim, uniforms(7), 1, 0);
 let vae: OnnxVAE;
 
 beforeAll(async () => {
@@ -125,7 +106,7 @@ describe('inference matches the reference forward pass', () => {
   });
 
   test('decode', async () => {
-    const z = randomArray(rows * config.latentDim, uniforms(3), 4);
+    const z = scaledArray(rows * config.latentDim, uniforms(3), 4);
     expectClose(await vae.decode(z), referenceForward(config, weights, 'decoder', { z }).xHat!);
   });
 
