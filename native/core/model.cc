@@ -167,8 +167,8 @@ int Model::train_step(const float* x, int rows, const float* eps, bool backward,
   }
 
   // Backward of loss = (reconstruction + beta * KL) / rows; the Bernoulli loss
-  // and its gradient come from one fused pass.
-  std::fill(grads_.begin(), grads_.end(), 0.0f);
+  // and its gradient come from one fused pass. Each layer's gradient is written
+  // once (accumulate = false), so the gradient block needs no zeroing.
   const float scale = 1.0f / static_cast<float>(rows);
   float* grad_out = ws.grad_a.data();  // gradient w.r.t. the current layer's output
   float* grad_in = ws.grad_b.data();   // gradient w.r.t. its input
@@ -184,7 +184,7 @@ int Model::train_step(const float* x, int rows, const float* eps, bool backward,
     const int li = n_encoder_ + 1 + j;
     const DenseView &L = layers_[li], &G = grad_layers_[li];
     const float* in = j == 0 ? ws.z.data() : ws.decoder_out[j - 1].data();
-    dense_backward(grad_in, G.W, G.b, grad_out, in, L.W, rows, L.in, L.out, threads);
+    dense_backward(grad_in, G.W, G.b, grad_out, in, L.W, rows, L.in, L.out, threads, false);
     if (j > 0) activation_backward(config_.activation, grad_in, grad_in, in, static_cast<int64_t>(rows) * L.in);
     std::swap(grad_in, grad_out);
   }
@@ -200,7 +200,7 @@ int Model::train_step(const float* x, int rows, const float* eps, bool backward,
     const DenseView &L = layers_[i], &G = grad_layers_[i];
     const float* in = i == 0 ? x : ws.encoder_out[i - 1].data();
     float* din = i == 0 ? nullptr : (grad_out == ws.grad_a.data() ? ws.grad_b.data() : ws.grad_a.data());
-    dense_backward(din, G.W, G.b, grad_out, in, L.W, rows, L.in, L.out, threads);
+    dense_backward(din, G.W, G.b, grad_out, in, L.W, rows, L.in, L.out, threads, false);
     if (i > 0) activation_backward(config_.activation, din, din, in, static_cast<int64_t>(rows) * L.in);
     grad_out = din;
   }

@@ -23,17 +23,18 @@ void dense_forward(float* out, const float* in, const float* W, const float* b, 
 }
 
 void dense_backward(float* din, float* dW, float* db, const float* dout, const float* in,
-                    const float* W, int B, int K, int N, int threads) {
+                    const float* W, int B, int K, int N, int threads, bool accumulate) {
   // dW[K,N] += in^T[K,B] dout[B,N]
   GemmArgs gw;
   gw.trans_a = Trans::T;
   gw.M = K; gw.N = N; gw.K = B;
   gw.A = in; gw.lda = K;
   gw.B = dout; gw.ldb = N;
-  gw.beta = 1.0f;
+  gw.beta = accumulate ? 1.0f : 0.0f;
   gw.C = dW; gw.ldc = N;
   sgemm(gw, threads);
   // db[N] += column sums of dout
+  if (!accumulate) std::fill(db, db + N, 0.0f);
   for (int r = 0; r < B; r++) {
     const float* row = dout + static_cast<int64_t>(r) * N;
     for (int j = 0; j < N; j++) db[j] += row[j];

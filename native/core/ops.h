@@ -18,9 +18,11 @@ constexpr float kLeakySlope = 0.01f;
 void dense_forward(float* out, const float* in, const float* W, const float* b, int B, int K, int N,
                    int threads, bool relu = false, int ldw = 0);
 // din [B,K] (overwritten; nullptr to skip), dW [K,N] (+=), db [N] (+=),
-// dout [B,N], in [B,K], W [K,N]
+// dout [B,N], in [B,K], W [K,N]. accumulate = false overwrites dW and db
+// instead, which saves zeroing the gradient block when each layer's gradient
+// is written exactly once per step (the training loop).
 void dense_backward(float* din, float* dW, float* db, const float* dout, const float* in,
-                    const float* W, int B, int K, int N, int threads);
+                    const float* W, int B, int K, int N, int threads, bool accumulate = true);
 
 // ---- activations (elementwise over n values) -----------------------------
 // Every derivative here is a function of the OUTPUT y, so only outputs are
