@@ -422,3 +422,20 @@ describe('loadMatrix', () => {
     expect((await vaeError(() => loadIdxDirectory(empty))).message).toMatch(/No MNIST-style files/);
   });
 });
+
+describe("Debian's dataset-fashion-mnist (the full data set)", () => {
+  const dir = '/usr/share/datasets/fashion-mnist';
+  test('loads as 60,000 training and 10,000 test images whose test split equals the embedded one', async () => {
+    if (!existsSync(dir)) {
+      if (process.env.CI) throw new Error(`${dir} is missing: CI installs dataset-fashion-mnist`);
+      console.warn(`skipped: ${dir} is missing (apt-get install dataset-fashion-mnist)`);
+      return;
+    }
+    const { train, test } = await loadIdxDirectory(dir);
+    expect([train.x.rows, train.x.cols]).toEqual([60000, 784]);
+    expect(train.labels).toHaveLength(60000);
+    expect(test?.x.rows).toBe(10000);
+    const embedded = await loadEmbeddedFashionMnist();
+    expect(Buffer.from(test!.x.data.buffer).equals(Buffer.from(embedded.x.data.buffer))).toBe(true);
+  });
+});
