@@ -49,6 +49,11 @@ constexpr int kPackSlack = 8;  // floats pack_a may write past its block
 // (when op(B) = B is row-major) instead of packing it: with so few rows, the
 // packed panel would be reused too few times to repay the copy (tiny batches).
 constexpr int kMaxRowsUnpackedB = 32;
+// Up to one packed A block of rows (e.g. a batch of 128), the copy is skipped
+// too when B's rows are a whole, odd number of 16-float groups apart (the
+// model's 400 and 784): then a kc x kNR micro-panel read in place spreads over
+// every L1 set and stays in L1 across the block's row panels like a packed one.
+// (Power-of-two strides would alias a few sets and thrash, so those pack.)
 
 // Below this much work per extra thread the dispatch latency is not repaid.
 constexpr double kMinFlopsPerThread = 4.0e5;
@@ -59,6 +64,13 @@ struct OperandView {
   long ld;
   bool trans;
 };
+
+// See kMaxRowsUnpackedB.
+inline bool read_b_in_place(const OperandView& b, int rows) {
+  if (b.trans) return false;
+  if (rows <= kMaxRowsUnpackedB) return true;
+  return rows <= kMC && b.ld % kNR == 0 && (b.ld / kNR) % 2 == 1;
+}
 
 // How one K block's accumulators combine with C.
 struct Epilogue {
@@ -308,7 +320,7 @@ inline void edge_tile(int kc, const float* a, const float* b, long b_stride, flo
 // One thread's region of C. packed_a holds kMC*kc floats, packed_b kc*round_up(nc, kNR).
 template <class Ops>
 inline void compute_region(const Problem& p, const Region& r, float* packed_a, float* packed_b) {
-  const bool pack_whole_b = p.b.trans || (r.m1 - r.m0) > kMaxRowsUnpackedB;
+  const bool pack_whole_b = !read_b_in_place(p.b, r.m1 - r.m0);
   for (int jc = r.n0; jc < r.n1; jc += kNC) {
     const int nc = std::min(kNC, r.n1 - jc);
     const int nc_full = nc / kNR * kNR;  // columns in whole kNR panels

@@ -2,8 +2,12 @@
 //
 // Design:
 //  - Thread 0 of every job is the caller; workers 1..n_workers are persistent.
-//  - Task i always runs on thread (i % used_threads): static partitioning, so
-//    the work each thread does never depends on timing.
+//  - Static partitioning: task i always computes the same slice of work, so
+//    results never depend on timing. Which thread runs a task is dynamic:
+//    threads claim tasks from one atomic word (generation | tasks left), so a
+//    worker that wakes late (asleep, preempted) just finds fewer tasks left;
+//    the caller never waits for a thread that has not started, only for
+//    claimed tasks to finish.
 //  - Each worker owns a cache-line-sized slot holding the generation number of
 //    the last job posted to it. A worker spins briefly on its own slot (cheap
 //    dispatch between back-to-back GEMMs), then sleeps on a condition variable
@@ -112,16 +116,20 @@ struct ThreadPool::Impl {
 
   std::mutex job_mutex;  // serialises callers; held for a whole job
 
-  // The current job. Written by the caller before posting; read by workers
-  // after they observe their slot's new generation (release/acquire).
+  // The current job. Written by the caller before publishing `claim`; a
+  // thread reads them only after claiming a task of that job (the job cannot
+  // end, and so cannot be overwritten, before that task is done).
   TaskFn fn = nullptr;
   void* ctx = nullptr;
   int n_tasks = 0;
-  int used_threads = 0;
   uint64_t generation = 0;
   bool stopping = false;
 
-  alignas(64) std::atomic<int> pending_workers{0};
+  // (generation & 0xffffffff) << 32 | number of unclaimed tasks. Tasks are
+  // claimed from n_tasks - 1 down to 0. A stale worker (woken for an earlier
+  // job) fails the generation check and touches nothing else.
+  alignas(64) std::atomic<uint64_t> claim{0};
+  alignas(64) std::atomic<int> done_tasks{0};
   std::atomic<bool> caller_sleeping{false};
   std::mutex done_mutex;
   std::condition_variable done_cv;
@@ -129,8 +137,34 @@ struct ThreadPool::Impl {
   std::mutex error_mutex;
   std::exception_ptr first_error;  // only allocated when a task throws
 
-  void run_share(int thread_index) {
-    for (int task = thread_index; task < n_tasks; task += used_threads) fn(ctx, task, n_tasks);
+  static uint64_t tag(uint64_t gen) { return (gen & 0xffffffffu) << 32; }
+
+  // Claims and runs tasks of job `gen` until none is left.
+  void run_claimed(uint64_t gen) {
+    constexpr uint64_t kCountMask = 0xffffffffu;
+    const uint64_t want = tag(gen);
+    uint64_t cur = claim.load(std::memory_order_acquire);
+    for (;;) {
+      if ((cur & ~kCountMask) != want || (cur & kCountMask) == 0) return;
+      if (!claim.compare_exchange_weak(cur, cur - 1, std::memory_order_acq_rel,
+                                       std::memory_order_acquire)) {
+        continue;  // cur was reloaded
+      }
+      const int task = static_cast<int>(cur & kCountMask) - 1;
+      const int total = n_tasks;  // safe: the job lasts until this task is done
+      try {
+        fn(ctx, task, total);
+      } catch (...) {
+        record_error();
+      }
+      // The last task to finish wakes the caller if it went to sleep.
+      if (done_tasks.fetch_add(1, std::memory_order_seq_cst) == total - 1 &&
+          caller_sleeping.load(std::memory_order_seq_cst)) {
+        { std::lock_guard<std::mutex> lock(done_mutex); }
+        done_cv.notify_one();
+      }
+      cur = claim.load(std::memory_order_acquire);
+    }
   }
 
   void record_error() {
@@ -161,27 +195,17 @@ struct ThreadPool::Impl {
       }
       seen = slot.posted.load(std::memory_order_acquire);
       if (stopping) return;
-      try {
-        run_share(worker);
-      } catch (...) {
-        record_error();
-      }
-      // Last worker out wakes the caller if it went to sleep.
-      if (pending_workers.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
-          caller_sleeping.load(std::memory_order_seq_cst)) {
-        { std::lock_guard<std::mutex> lock(done_mutex); }
-        done_cv.notify_one();
-      }
+      run_claimed(seen);
     }
   }
 
-  void wait_for_workers() {
-    auto done = [&] { return pending_workers.load(std::memory_order_acquire) == 0; };
+  void wait_for_tasks(int total) {
+    auto done = [&] { return done_tasks.load(std::memory_order_acquire) == total; };
     if (spin_until(done)) return;
     caller_sleeping.store(true, std::memory_order_seq_cst);
     {
       std::unique_lock<std::mutex> lock(done_mutex);
-      done_cv.wait(lock, [&] { return pending_workers.load(std::memory_order_seq_cst) == 0; });
+      done_cv.wait(lock, [&] { return done_tasks.load(std::memory_order_seq_cst) == total; });
     }
     caller_sleeping.store(false, std::memory_order_relaxed);
   }
@@ -220,22 +244,18 @@ void ThreadPool::run(int n_tasks, int max_threads, TaskFn fn, void* ctx) {
   s.fn = fn;
   s.ctx = ctx;
   s.n_tasks = n_tasks;
-  s.used_threads = used;
   s.first_error = nullptr;
-  s.pending_workers.store(used - 1, std::memory_order_relaxed);
+  s.done_tasks.store(0, std::memory_order_relaxed);
   const uint64_t gen = ++s.generation;
+  s.claim.store(Impl::tag(gen) | static_cast<uint32_t>(n_tasks), std::memory_order_seq_cst);
   for (int w = 1; w < used; ++w) s.post(w, gen);  // seq_cst store publishes the job
 
   tl_inside_pool_task = true;
-  try {
-    s.run_share(0);
-  } catch (...) {
-    s.record_error();
-  }
+  s.run_claimed(gen);  // the caller claims tasks too (all of them if workers are late)
   tl_inside_pool_task = false;
 
-  // Workers still reference ctx: always wait before returning or rethrowing.
-  s.wait_for_workers();
+  // Claimed tasks still reference ctx: always wait before returning or rethrowing.
+  s.wait_for_tasks(n_tasks);
   if (s.first_error) {
     std::exception_ptr error = s.first_error;
     s.first_error = nullptr;
