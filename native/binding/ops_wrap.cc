@@ -205,7 +205,7 @@ Napi::Value bce_fused(const Napi::CallbackInfo& info) {
       !get_f32(info, 2, "target", pred.length, &target) || !get_number(info, 3, "scale", &scale) ||
       !get_kernel(info, 4, &kernel))
     return undefined(info);
-  return Napi::Number::New(info.Env(), vae::bce_logits_fused(dpred.data, pred.data, target.data, float(scale), pred.length, kernel));
+  return Napi::Number::New(info.Env(), vae::bce_logits_fused(dpred.data, pred.data, target.data, float(scale), pred.length, 1, kernel));
 }
 
 // adamUpdate(params, grads, m, v, {learningRate, beta1, beta2, epsilon, weightDecay}, step, threads, kernel)

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "core/gemm.h"
 #include "core/simd.h"
@@ -39,13 +40,16 @@ VAE_INLINE float bce_block(float* __restrict dlogits, const float* __restrict lo
   return ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]));
 }
 
-VAE_INLINE double bce_body(float* dlogits, const float* logits, const float* target, float scale, int64_t n) {
-  double sum = 0.0;
-  for (int64_t start = 0; start < n; start += 1024) {
-    const int count = static_cast<int>(std::min<int64_t>(1024, n - start));
-    sum += bce_block(dlogits + start, logits + start, target + start, scale, count);
+constexpr int64_t kBceBlock = 1024;
+
+// Blocks [first, last) of the whole array; block b's sum goes to sums[b].
+VAE_INLINE void bce_body(float* dlogits, const float* logits, const float* target, float scale, int64_t n,
+                         int64_t first, int64_t last, double* sums) {
+  for (int64_t b = first; b < last; b++) {
+    const int64_t start = b * kBceBlock;
+    const int count = static_cast<int>(std::min<int64_t>(kBceBlock, n - start));
+    sums[b] = bce_block(dlogits + start, logits + start, target + start, scale, count);
   }
-  return sum;
 }
 
 struct AdamConstants {
@@ -66,15 +70,17 @@ VAE_INLINE void adam_body(float* __restrict params, const float* __restrict grad
 
 // ---- entry points per instruction set -------------------------------------------
 
-VAE_NOINLINE double bce_portable(float* d, const float* l, const float* x, float s, int64_t n) {
-  return bce_body(d, l, x, s, n);
+VAE_NOINLINE void bce_portable(float* d, const float* l, const float* x, float s, int64_t n, int64_t first,
+                               int64_t last, double* sums) {
+  bce_body(d, l, x, s, n, first, last, sums);
 }
 VAE_NOINLINE void adam_portable(float* p, const float* g, float* m, float* v, int64_t b, int64_t e, AdamConstants c) {
   adam_body(p, g, m, v, b, e, c);
 }
 #if VAE_SIMD_X86
-VAE_TARGET_AVX2 VAE_FLATTEN VAE_NOINLINE double bce_avx2(float* d, const float* l, const float* x, float s, int64_t n) {
-  return bce_body(d, l, x, s, n);
+VAE_TARGET_AVX2 VAE_FLATTEN VAE_NOINLINE void bce_avx2(float* d, const float* l, const float* x, float s, int64_t n,
+                                                        int64_t first, int64_t last, double* sums) {
+  bce_body(d, l, x, s, n, first, last, sums);
 }
 VAE_TARGET_AVX2 VAE_FLATTEN VAE_NOINLINE void adam_avx2(float* p, const float* g, float* m, float* v, int64_t b,
                                                         int64_t e, AdamConstants c) {
@@ -95,11 +101,21 @@ bool use_avx2(Kernel kernel) {
 }  // namespace
 
 double bce_logits_fused(float* dlogits, const float* logits, const float* target, float scale, int64_t n,
-                        Kernel kernel) {
+                        int threads, Kernel kernel) {
+  const int64_t blocks = (n + kBceBlock - 1) / kBceBlock;
+  thread_local std::vector<double> block_sums;  // grows once, then reused every batch
+  if (static_cast<int64_t>(block_sums.size()) < blocks) block_sums.resize(blocks);
+  double* sums = block_sums.data();
+  const bool avx2 = use_avx2(kernel);
+  parallel_for_range(blocks, threads, 16, [&](long long first, long long last) {
 #if VAE_SIMD_X86
-  if (use_avx2(kernel)) return bce_avx2(dlogits, logits, target, scale, n);
+    if (avx2) return bce_avx2(dlogits, logits, target, scale, n, first, last, sums);
 #endif
-  return bce_portable(dlogits, logits, target, scale, n);
+    bce_portable(dlogits, logits, target, scale, n, first, last, sums);
+  });
+  double total = 0.0;
+  for (int64_t b = 0; b < blocks; b++) total += sums[b];
+  return total;
 }
 
 void adam_update_fused(float* params, const float* grads, float* m, float* v, int64_t n, const AdamHyper& h,

@@ -13,9 +13,11 @@ enum class Kernel { Auto, Portable, Avx2 };
 
 // Bernoulli loss and its gradient in one pass over logits, target: [n].
 // dlogits = scale * (sigmoid(l) - x) (overwritten); returns
-// sum_i [max(l,0) - x l + log1p(exp(-|l|))] (float lanes, double across rows of 1024).
+// sum_i [max(l,0) - x l + log1p(exp(-|l|))] (float lanes within blocks of 1024, double across).
+// Blocks of 1024 values are spread over `threads` threads and their sums added
+// in block order, so the result is the same for any thread count.
 double bce_logits_fused(float* dlogits, const float* logits, const float* target, float scale, int64_t n,
-                        Kernel kernel = Kernel::Auto);
+                        int threads = 1, Kernel kernel = Kernel::Auto);
 
 // Adam over [0, n) (bias-corrected, decoupled weight decay), on `threads` threads.
 void adam_update_fused(float* params, const float* grads, float* m, float* v, int64_t n, const AdamHyper& h,

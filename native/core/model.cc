@@ -1,6 +1,7 @@
 #include "core/model.h"
 
 #include "core/elementwise.h"
+#include "core/thread_pool.h"
 
 #include <algorithm>
 #include <cmath>
@@ -173,7 +174,7 @@ int Model::train_step(const float* x, int rows, const float* eps, bool backward,
   float* grad_out = ws.grad_a.data();  // gradient w.r.t. the current layer's output
   float* grad_in = ws.grad_b.data();   // gradient w.r.t. its input
   if (bernoulli) {
-    sums->reconstruction = bce_logits_fused(grad_out, logits, x, scale, nx);
+    sums->reconstruction = bce_logits_fused(grad_out, logits, x, scale, nx, threads);
   } else {
     sums->reconstruction = gaussian_sse_forward(logits, x, nx);
     gaussian_sse_backward(grad_out, logits, x, scale, nx);
@@ -185,7 +186,7 @@ int Model::train_step(const float* x, int rows, const float* eps, bool backward,
     const DenseView &L = layers_[li], &G = grad_layers_[li];
     const float* in = j == 0 ? ws.z.data() : ws.decoder_out[j - 1].data();
     dense_backward(grad_in, G.W, G.b, grad_out, in, L.W, rows, L.in, L.out, threads, false);
-    if (j > 0) activation_backward(config_.activation, grad_in, grad_in, in, static_cast<int64_t>(rows) * L.in);
+    if (j > 0) activation_backward_parallel(grad_in, in, static_cast<int64_t>(rows) * L.in);
     std::swap(grad_in, grad_out);
   }
   // grad_out now holds dLoss/dz [rows, d].
@@ -201,10 +202,16 @@ int Model::train_step(const float* x, int rows, const float* eps, bool backward,
     const float* in = i == 0 ? x : ws.encoder_out[i - 1].data();
     float* din = i == 0 ? nullptr : (grad_out == ws.grad_a.data() ? ws.grad_b.data() : ws.grad_a.data());
     dense_backward(din, G.W, G.b, grad_out, in, L.W, rows, L.in, L.out, threads, false);
-    if (i > 0) activation_backward(config_.activation, din, din, in, static_cast<int64_t>(rows) * L.in);
+    if (i > 0) activation_backward_parallel(din, in, static_cast<int64_t>(rows) * L.in);
     grad_out = din;
   }
   return 0;
+}
+
+void Model::activation_backward_parallel(float* grad, const float* out, int64_t n) const {
+  parallel_for_range(n, config_.threads, 1 << 14, [&](long long begin, long long end) {
+    activation_backward(config_.activation, grad + begin, grad + begin, out + begin, end - begin);
+  });
 }
 
 void Model::begin_epoch(int64_t n_rows, bool shuffle) {

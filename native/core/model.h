@@ -103,6 +103,8 @@ class Model {
   int train_step(const float* x, int rows, const float* eps, bool backward, LossSums* sums);
   // mean_only skips the log-variance half of the head (encodeMean).
   void forward_encoder(Workspace& ws, const float* x, int rows, int threads, bool mean_only = false) const;
+  // grad *= f'(x) given out = f(x), in place, on the pool.
+  void activation_backward_parallel(float* grad, const float* out, int64_t n) const;
   // A hidden layer: dense + activation (relu fused into the matrix multiply).
   void dense_hidden_forward(float* out, const float* in, const DenseView& L, int rows, int threads) const;
   void forward_decoder(Workspace& ws, const float* z, int rows, int threads) const;

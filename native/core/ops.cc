@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/gemm.h"
+#include "core/thread_pool.h"
 
 namespace vae {
 
@@ -33,12 +34,14 @@ void dense_backward(float* din, float* dW, float* db, const float* dout, const f
   gw.beta = accumulate ? 1.0f : 0.0f;
   gw.C = dW; gw.ldc = N;
   sgemm(gw, threads);
-  // db[N] += column sums of dout
-  if (!accumulate) std::fill(db, db + N, 0.0f);
-  for (int r = 0; r < B; r++) {
-    const float* row = dout + static_cast<int64_t>(r) * N;
-    for (int j = 0; j < N; j++) db[j] += row[j];
-  }
+  // db[N] += column sums of dout, split over columns (each sum stays in one thread).
+  parallel_for_range(N, B * static_cast<int64_t>(N) >= (1 << 15) ? threads : 1, 64, [&](long long j0, long long j1) {
+    if (!accumulate) std::fill(db + j0, db + j1, 0.0f);
+    for (int r = 0; r < B; r++) {
+      const float* row = dout + static_cast<int64_t>(r) * N;
+      for (long long j = j0; j < j1; j++) db[j] += row[j];
+    }
+  });
   if (din) {
     // din[B,K] = dout[B,N] W^T[N,K]
     GemmArgs gi;

@@ -41,4 +41,23 @@ class ThreadPool {
 // Number of hardware threads (at least 1).
 int hardware_threads();
 
+// Calls f(begin, end) over contiguous slices of [0, n) on up to `threads`
+// threads, each slice at least `grain` long (small n runs inline). The slices
+// depend only on n, threads and grain, so work split this way is deterministic.
+template <class F>
+void parallel_for_range(long long n, int threads, long long grain, F&& f) {
+  long long tasks = (n + grain - 1) / grain;
+  if (tasks > threads) tasks = threads;
+  if (tasks <= 1) {
+    if (n > 0) f(0LL, n);
+    return;
+  }
+  auto body = [&](int task, int n_tasks) {
+    const long long chunk = (n + n_tasks - 1) / n_tasks;
+    const long long begin = chunk * task, end = begin + chunk < n ? begin + chunk : n;
+    if (begin < end) f(begin, end);
+  };
+  ThreadPool::shared().parallel(static_cast<int>(tasks), threads, body);
+}
+
 }  // namespace vae
