@@ -186,6 +186,22 @@ describe('inference', () => {
     for (let i = 0; i < direct.length; i++) expect(viaEps[i]).toBeCloseTo(direct[i], 6);
   });
 
+  test('reused scratch memory gives the same results across mixed calls and sizes', async () => {
+    const fresh = () => {
+      const copy = new VAE({ ...vae.config, threads: 1 });
+      copy.setParameters(vae.getParameters());
+      return copy;
+    };
+    const big = randomArray(3000 * 12, 3, 0, 1), z = randomNormal(2500 * 3, 4);
+    const a = vae.encodeMean(x), b = vae.decode(z), c = vae.reconstruct(big), d = vae.encode(x).logVar;
+    const [e] = await Promise.all([vae.encodeAsync(big), vae.decodeAsync(z), vae.encodeMeanAsync(x)]);
+    expect(same(a, fresh().encodeMean(x))).toBe(true);
+    expect(same(b, fresh().decode(z))).toBe(true);
+    expect(same(c, fresh().reconstruct(big))).toBe(true);
+    expect(same(d, fresh().encode(x).logVar)).toBe(true);
+    expect(same(e.mean, fresh().encodeMean(big))).toBe(true);
+  });
+
   test('accepts Matrix input and subarray views (byteOffset respected)', () => {
     const big = new Float32Array(12 * 7);
     big.set(x, 12);

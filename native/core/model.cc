@@ -28,10 +28,10 @@ std::string validate_config(const ModelConfig& c) {
   return "";
 }
 
-// Activations of one forward pass (and their gradients when training) for up
-// to `capacity` rows. Each layer's output is kept: backward needs them.
+// Activations of one forward pass (and their gradients when training). Each
+// part is sized for the most rows it has served; each layer's output is kept
+// because backward needs it.
 struct Model::Workspace {
-  int capacity = 0;
   std::vector<std::vector<float>> encoder_out;  // [B, h_i] post-activation
   std::vector<float> head;                      // [B, 2d]
   std::vector<float> mean, logvar, z;           // [B, d]
@@ -42,25 +42,27 @@ struct Model::Workspace {
 
   // Which buffers a pass needs: inference allocates only its half of the model.
   enum Parts { kEncoder = 1, kDecoder = 2, kInference = 3, kTraining = 7 };
+  int rows_of[3] = {0, 0, 0};  // capacity of the encoder, decoder and gradient parts
 
   void ensure(const ModelConfig& c, int rows, Parts parts) {
-    if (rows <= capacity) return;
-    capacity = rows;
     const size_t B = static_cast<size_t>(rows), d = static_cast<size_t>(c.latent_dim);
-    mean.resize(B * d);
-    if (parts & kEncoder) {
+    if (mean.size() < B * d) mean.resize(B * d);
+    if ((parts & kEncoder) && rows_of[0] < rows) {
+      rows_of[0] = rows;
       encoder_out.resize(c.encoder_layers.size());
       for (size_t i = 0; i < encoder_out.size(); i++) encoder_out[i].resize(B * c.encoder_layers[i]);
       head.resize(B * 2 * d);
       logvar.resize(B * d);
     }
-    if (parts & kDecoder) {
+    if ((parts & kDecoder) && rows_of[1] < rows) {
+      rows_of[1] = rows;
       z.resize(B * d);
       decoder_out.resize(c.decoder_layers.size() + 1);
       for (size_t j = 0; j < c.decoder_layers.size(); j++) decoder_out[j].resize(B * c.decoder_layers[j]);
       decoder_out.back().resize(B * c.input_dim);
     }
-    if (parts != kTraining) return;
+    if (parts != kTraining || rows_of[2] >= rows) return;
+    rows_of[2] = rows;
     size_t widest = std::max<size_t>(c.input_dim, 2 * d);
     for (int w : c.encoder_layers) widest = std::max<size_t>(widest, w);
     for (int w : c.decoder_layers) widest = std::max<size_t>(widest, w);
@@ -106,7 +108,33 @@ Model::Model(const ModelConfig& config) : config_(config) {
   train_ws_ = new Workspace();
 }
 
-Model::~Model() { delete train_ws_; }
+Model::~Model() {
+  delete train_ws_;
+  for (Workspace* ws : inference_ws_) delete ws;
+}
+
+// Borrows an inference workspace from the model's free list for one call.
+class Model::WorkspaceLease {
+ public:
+  explicit WorkspaceLease(const Model& model) : model_(model) {
+    std::lock_guard<std::mutex> lock(model_.inference_ws_mutex_);
+    if (model_.inference_ws_.empty()) {
+      ws_ = new Workspace();
+    } else {
+      ws_ = model_.inference_ws_.back();
+      model_.inference_ws_.pop_back();
+    }
+  }
+  ~WorkspaceLease() {
+    std::lock_guard<std::mutex> lock(model_.inference_ws_mutex_);
+    model_.inference_ws_.push_back(ws_);
+  }
+  Workspace& operator*() const { return *ws_; }
+
+ private:
+  const Model& model_;
+  Workspace* ws_;
+};
 
 // ---- forward passes -----------------------------------------------------------------
 
@@ -269,7 +297,8 @@ LossSums Model::loss_and_gradients(const float* x, int rows, const float* eps, f
 // ---- inference -----------------------------------------------------------------------
 
 void Model::encode(const float* x, int64_t rows, float* mean, float* logvar) const {
-  Workspace ws;
+  WorkspaceLease lease(*this);
+  Workspace& ws = *lease;
   const int d = config_.latent_dim, n = config_.input_dim;
   for (int64_t start = 0; start < rows; start += kInferenceChunkRows) {
     const int chunk = static_cast<int>(std::min<int64_t>(kInferenceChunkRows, rows - start));
@@ -281,7 +310,8 @@ void Model::encode(const float* x, int64_t rows, float* mean, float* logvar) con
 }
 
 void Model::decode(const float* z, int64_t rows, float* out) const {
-  Workspace ws;
+  WorkspaceLease lease(*this);
+  Workspace& ws = *lease;
   const int d = config_.latent_dim, n = config_.input_dim;
   for (int64_t start = 0; start < rows; start += kInferenceChunkRows) {
     const int chunk = static_cast<int>(std::min<int64_t>(kInferenceChunkRows, rows - start));
@@ -294,7 +324,8 @@ void Model::decode(const float* z, int64_t rows, float* out) const {
 }
 
 void Model::reconstruct(const float* x, int64_t rows, const float* eps, float* out) const {
-  Workspace ws;
+  WorkspaceLease lease(*this);
+  Workspace& ws = *lease;
   const int d = config_.latent_dim, n = config_.input_dim;
   for (int64_t start = 0; start < rows; start += kInferenceChunkRows) {
     const int chunk = static_cast<int>(std::min<int64_t>(kInferenceChunkRows, rows - start));
@@ -311,7 +342,8 @@ void Model::reconstruct(const float* x, int64_t rows, const float* eps, float* o
 }
 
 LossSums Model::evaluate(const float* x, int64_t rows, uint64_t seed) const {
-  Workspace ws;
+  WorkspaceLease lease(*this);
+  Workspace& ws = *lease;
   Rng rng(seed);
   LossSums total;
   const int d = config_.latent_dim, n = config_.input_dim;
@@ -335,7 +367,8 @@ LossSums Model::evaluate(const float* x, int64_t rows, uint64_t seed) const {
 }
 
 double Model::log_likelihood(const float* x, int64_t rows, int samples, uint64_t seed) const {
-  Workspace ws;
+  WorkspaceLease lease(*this);
+  Workspace& ws = *lease;
   Rng rng(seed);
   const int d = config_.latent_dim, n = config_.input_dim;
   const int64_t chunk_rows = 256;  // K decoder passes per chunk: keep the chunk small

@@ -4,6 +4,7 @@
 #pragma once
 #include <atomic>
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -118,6 +119,11 @@ class Model {
   std::vector<int32_t> permutation_;
   // Training scratch, sized for the largest batch seen; reused across batches.
   Workspace* train_ws_ = nullptr;
+  // Inference scratch: concurrent calls (sync on the JS thread, async on
+  // libuv's pool) each borrow one, so steady-state inference allocates nothing.
+  class WorkspaceLease;
+  mutable std::mutex inference_ws_mutex_;
+  mutable std::vector<Workspace*> inference_ws_;
   std::vector<float> batch_x_, batch_eps_;
 
  public:
