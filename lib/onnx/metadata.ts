@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { VaeError } from '../errors';
-import { ACTIVATIONS, LIKELIHOODS, type Activation, type Likelihood, type VaeConfig } from '../model/types';
+import { ACTIVATIONS, LIKELIHOODS, type VaeConfig } from '../model/types';
 import { isOnnxGraphKind, type OnnxGraphKind } from './graph_kinds';
 import { fromBinary, ModelProtoSchema } from './proto';
 
@@ -12,17 +12,10 @@ export const LIBRARY_NAME = 'vae-node';
  * dimensions to validate requests and the likelihood and input scaling to know what
  * the numbers mean, without the training code or the original config file.
  */
-export interface OnnxModelMetadata {
+export interface OnnxModelMetadata extends Omit<VaeConfig, 'seed'> {
   library: string;
   libraryVersion: string;
   graph: OnnxGraphKind;
-  inputDim: number;
-  latentDim: number;
-  encoderLayers: number[];
-  decoderLayers: number[];
-  activation: Activation;
-  likelihood: Likelihood;
-  beta: number;
   /** How inputs must be scaled; the model expects data as it was given to training. */
   inputScaling: string;
 }
