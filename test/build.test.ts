@@ -45,3 +45,28 @@ test('a missing addon gives one error listing what was tried and how to rebuild'
   expect(out.stdout).toMatch(/build\/Release\/vae_native.node: not found/);
   expect(out.stdout).toMatch(/npm rebuild vae-node/);
 });
+
+test('with VAE_DISABLE_AVX2=1 the portable kernels train the same model (to rounding)', () => {
+  const script = `
+    const { VAE } = require(${JSON.stringify(join(root, 'dist'))});
+    const { loadBinding } = require(${JSON.stringify(join(root, 'dist', 'native', 'binding'))});
+    const vae = new VAE({ inputDim: 30, latentDim: 3, encoderLayers: [16], seed: 4, threads: 2 });
+    const x = Float32Array.from({ length: 30 * 200 }, (_, i) => ((i * 7919) % 101) / 100);
+    vae.fit(x, { epochs: 2, batchSize: 32 }).then((h) => {
+      process.stdout.write(JSON.stringify({ backend: loadBinding().cpuInfo().gemmBackend, loss: h[1].loss, mean: Array.from(vae.encodeMean(x.subarray(0, 300))) }));
+    });`;
+  const run = (disable: boolean) => {
+    const env = { ...process.env };
+    delete env.VAE_NODE_BINARY;
+    if (disable) env.VAE_DISABLE_AVX2 = '1';
+    else delete env.VAE_DISABLE_AVX2;
+    const out = spawnSync(process.execPath, ['-e', script], { env, encoding: 'utf8' });
+    expect(out.stderr).toBe('');
+    return JSON.parse(out.stdout) as { backend: string; loss: number; mean: number[] };
+  };
+  const portable = run(true), auto = run(false);
+  expect(portable.backend).toBe('scalar');
+  expect(Math.abs(portable.loss - auto.loss)).toBeLessThan(1e-3 * Math.abs(auto.loss));
+  const worst = Math.max(...portable.mean.map((v, i) => Math.abs(v - auto.mean[i])));
+  expect(worst).toBeLessThan(1e-3);
+});
