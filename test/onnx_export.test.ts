@@ -19,6 +19,7 @@ import {
 import { modelMetadata } from '../lib/onnx/metadata';
 import { fromBinary, ModelProtoSchema } from '../lib/onnx/proto';
 import { randomWeights, scaledArray, uniforms } from './helpers/random';
+import { expectVaeError } from './helpers/errors';
 
 const PYTHON = '/usr/bin/python3';
 const CHECKER = join(__dirname, '..', 'scripts', 'check_onnx.py');
@@ -81,17 +82,6 @@ function maxRelativeError(actual: Float32Array, expected: Float64Array): number 
   return worst;
 }
 
-function expectVaeError(fn: () => unknown, code: string, message?: RegExp): void {
-  let thrown: unknown;
-  try {
-    fn();
-  } catch (err) {
-    thrown = err;
-  }
-  expect(thrown).toBeInstanceOf(VaeError);
-  expect((thrown as VaeError).code).toBe(code);
-  if (message) expect((thrown as VaeError).message).toMatch(message);
-}
 
 const root = mkdtempSync(join(tmpdir(), 'vae-onnx-export-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));

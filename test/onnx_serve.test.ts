@@ -6,6 +6,7 @@ import type { DenseWeights, VaeConfig, VaeWeights } from '../lib/model/types';
 import { exportAll, referenceForward, writeOnnxModel } from '../lib/onnx';
 import { NormalGenerator, normalDraws, OnnxVAE } from '../lib/serve';
 import { randomWeights, scaledArray, uniforms } from './helpers/random';
+import { expectRejects } from './helpers/errors';
 
 const TOLERANCE = 1e-5;
 
@@ -19,15 +20,6 @@ function expectClose(actual: Float32Array, expected: Float64Array | Float32Array
   expect(worst).toBeLessThan(TOLERANCE);
 }
 
-async function expectRejects(promise: Promise<unknown>, code: string, message: RegExp): Promise<void> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(VaeError);
-  expect(err).toMatchObject({ code });
-  expect((err as VaeError).message).toMatch(message);
-}
 
 const config: VaeConfig = {
   inputDim: 13,

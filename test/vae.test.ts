@@ -6,6 +6,7 @@ import { loadEmbeddedFashionMnist } from '../lib/data/load';
 import { Matrix, sliceRows } from '../lib/data/matrix';
 import { FitAbortedError, VAE, VaeError } from '../lib';
 import { randomArray, randomNormal } from './helpers/native';
+import { expectRejects, expectVaeError } from './helpers/errors';
 
 let images: Matrix;
 let dir: string;
@@ -17,24 +18,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const small = () => new VAE({ inputDim: 784, latentDim: 4, encoderLayers: [32], seed: 7, threads: 1 });
 
-function expectVaeError(fn: () => unknown, code: string, message?: RegExp): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(VaeError);
-  expect((caught as VaeError).code).toBe(code);
-  if (message) expect((caught as VaeError).message).toMatch(message);
-}
 
-async function expectRejects(p: Promise<unknown>, code: string, message?: RegExp): Promise<void> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
-  expect(err).toBeInstanceOf(VaeError);
-  expect((err as VaeError).code).toBe(code);
-  if (message) expect((err as VaeError).message).toMatch(message);
-}
 
 const same = (a: Float32Array, b: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 
