@@ -102,15 +102,15 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     return true;
   }
 
-  // Input rows after the native finiteness check; returns false having thrown.
+  // The sync twin of finite_error: returns false having thrown.
   bool check_finite(Napi::Env env, const char* name, const float* x, int64_t n, int cols) {
-    const int64_t bad = vae::find_non_finite(x, n);
-    if (bad < 0) return true;
-    throw_error(env, "ERR_NON_FINITE", std::string(name) + " contains a non-finite value (NaN or Infinity) at row " +
-                                           std::to_string(bad / cols) + ", column " + std::to_string(bad % cols));
+    const TaskError e = finite_error(name, x, n, cols);
+    if (e.code.empty()) return true;
+    throw_error(env, e.code, e.message);
     return false;
   }
 
+  // Names the first NaN or infinity in x (rows x cols) by row and column; empty code if none.
   static TaskError finite_error(const char* name, const float* x, int64_t n, int cols) {
     const int64_t bad = vae::find_non_finite(x, n);
     if (bad < 0) return {};
