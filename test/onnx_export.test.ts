@@ -18,7 +18,7 @@ import {
 } from '../lib/onnx';
 import { modelMetadata } from '../lib/onnx/metadata';
 import { fromBinary, ModelProtoSchema } from '../lib/onnx/proto';
-import { randomWeights, scaledArray, uniforms } from './helpers/random';
+import { makeConfig, randomWeights, scaledArray, uniforms } from './helpers/random';
 import { expectVaeError } from './helpers/errors';
 
 const PYTHON = '/usr/bin/python3';
@@ -28,19 +28,6 @@ const TOLERANCE = 1e-5;
 
 
 
-function makeConfig(overrides: Partial<VaeConfig> = {}): VaeConfig {
-  return {
-    inputDim: 13,
-    latentDim: 3,
-    encoderLayers: [7, 5],
-    decoderLayers: [5, 7],
-    activation: 'tanh',
-    likelihood: 'bernoulli',
-    beta: 1,
-    seed: 1,
-    ...overrides,
-  };
-}
 
 function randomInputs(config: VaeConfig, graph: OnnxGraphKind, rows: number, seed: number): ReferenceInputs {
   const next = uniforms(seed);

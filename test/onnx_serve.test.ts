@@ -5,7 +5,7 @@ import { VaeError } from '../lib/errors';
 import type { DenseWeights, VaeConfig, VaeWeights } from '../lib/model/types';
 import { exportAll, referenceForward, writeOnnxModel } from '../lib/onnx';
 import { NormalGenerator, normalDraws, OnnxVAE } from '../lib/serve';
-import { randomWeights, scaledArray, uniforms } from './helpers/random';
+import { makeConfig, randomWeights, scaledArray, uniforms } from './helpers/random';
 import { expectRejects } from './helpers/errors';
 
 const TOLERANCE = 1e-5;
@@ -21,16 +21,7 @@ function expectClose(actual: Float32Array, expected: Float64Array | Float32Array
 }
 
 
-const config: VaeConfig = {
-  inputDim: 13,
-  latentDim: 3,
-  encoderLayers: [7, 5],
-  decoderLayers: [5, 7],
-  activation: 'softplus',
-  likelihood: 'bernoulli',
-  beta: 1,
-  seed: 1,
-};
+const config: VaeConfig = makeConfig({ activation: 'softplus' });
 const weights = randomWeights(config, 42);
 const root = mkdtempSync(join(tmpdir(), 'vae-onnx-serve-'));
 const dir = join(root, 'model');

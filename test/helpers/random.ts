@@ -33,3 +33,18 @@ export function randomWeights(config: VaeConfig, seed: number): VaeWeights {
     decoder: chain([config.latentDim, ...config.decoderLayers, config.inputDim]),
   };
 }
+
+/** A small 13-7-5-3 model config for export and serving tests. */
+export function makeConfig(overrides: Partial<VaeConfig> = {}): VaeConfig {
+  return {
+    inputDim: 13,
+    latentDim: 3,
+    encoderLayers: [7, 5],
+    decoderLayers: [5, 7],
+    activation: 'tanh',
+    likelihood: 'bernoulli',
+    beta: 1,
+    seed: 1,
+    ...overrides,
+  };
+}
