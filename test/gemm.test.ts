@@ -61,6 +61,27 @@ describe('sgemm', () => {
     }
   });
 
+  // The fused epilogue (bias, relu, relu backward mask) on every backend, ragged edges included.
+  test.each([
+    [0, 0, 128, 400, 784], [0, 1, 128, 400, 784], [0, 1, 17, 63, 40], [0, 1, 5, 20, 400], [1, 0, 63, 17, 3], [0, 0, 1, 3, 17],
+  ])('epilogue %i%i M=%i N=%i K=%i: bias, relu and relu mask match the reference', (ta, tb, M, N, K) => {
+    const A = randomArray(M * K, 21), B = randomArray(K * N, 22), bias = randomArray(N, 23), mask = randomArray(M * N, 24);
+    for (let i = 0; i < mask.length; i += 7) mask[i] = 0; // exact zeros: relu's output is 0 there, gradient 0
+    const lda = ta ? M : K, ldb = tb ? K : N;
+    for (const [useBias, relu, useMask] of [[1, 0, 0], [1, 1, 0], [0, 0, 1], [1, 1, 1]]) {
+      const runWith = (backend: number, threads: number) => {
+        const C = randomArray(M * N, 25);
+        ops.sgemm(ta, tb, M, N, K, 1, A, lda, B, ldb, 0, C, N, threads, backend, useBias ? bias : null, relu, useMask ? mask : null);
+        return C;
+      };
+      const want = runWith(REFERENCE, 1);
+      if (relu) expect(want.some((v) => v === 0)).toBe(true);
+      if (useMask) for (let i = 0; i < mask.length; i++) if (!(mask[i] > 0)) expect(want[i]).toBe(0);
+      expect(maxScaledError(runWith(SCALAR, 1), want, K)).toBeLessThan(1e-6);
+      if (hasAvx2) expect(maxScaledError(runWith(AVX2, 2), want, K)).toBeLessThan(1e-6);
+    }
+  });
+
   test('rejects buffers too small for the shape instead of overrunning them', () => {
     const A = new Float32Array(10), B = new Float32Array(10), C = new Float32Array(10);
     expect(() => ops.sgemm(0, 0, 4, 4, 4, 1, A, 4, B, 4, 0, C, 4, 1, AUTO)).toThrow(/Float32Array of at least 16/);

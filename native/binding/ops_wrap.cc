@@ -15,8 +15,10 @@ namespace {
 
 Napi::Value undefined(const Napi::CallbackInfo& info) { return info.Env().Undefined(); }
 
-// sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads, backend)
-// backend: 0 auto, 1 scalar, 2 avx2, 3 reference triple loop.
+// sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads, backend
+//       [, bias | null, relu, reluOut | null])
+// backend: 0 auto, 1 scalar, 2 avx2, 3 reference triple loop. The optional
+// epilogue: bias [N], relu (0/1), reluOut (relu backward mask shaped like C).
 Napi::Value sgemm(const Napi::CallbackInfo& info) {
   int64_t ta, tb, M, N, K, lda, ldb, ldc, threads, backend;
   double alpha, beta;
@@ -35,8 +37,12 @@ Napi::Value sgemm(const Napi::CallbackInfo& info) {
     throw_type(info.Env(), "lda/ldb/ldc", "leading dimensions at least the stored row lengths");
     return undefined(info);
   }
+  F32 bias, relu_out;
+  int64_t relu = 0;
   if (!get_f32(info, 6, "A", (a_rows - 1) * lda + a_cols, &A) || !get_f32(info, 8, "B", (b_rows - 1) * ldb + b_cols, &B) ||
-      !get_f32(info, 11, "C", (M - 1) * ldc + N, &C))
+      !get_f32(info, 11, "C", (M - 1) * ldc + N, &C) || !get_f32(info, 15, "bias", N, &bias, true) ||
+      (info.Length() > 16 && !get_int(info, 16, "relu", 0, 1, &relu)) ||
+      !get_f32(info, 17, "reluOut", (M - 1) * ldc + N, &relu_out, true))
     return undefined(info);
   vae::GemmArgs g;
   g.trans_a = ta ? vae::Trans::T : vae::Trans::N;
@@ -46,6 +52,9 @@ Napi::Value sgemm(const Napi::CallbackInfo& info) {
   g.A = A.data; g.lda = static_cast<int>(lda);
   g.B = B.data; g.ldb = static_cast<int>(ldb);
   g.C = C.data; g.ldc = static_cast<int>(ldc);
+  g.bias = bias.data;
+  g.act = relu ? vae::GemmActivation::Relu : vae::GemmActivation::None;
+  g.relu_out = relu_out.data;
   if (backend == 2 && !vae::cpu_has_avx2_fma()) {
     throw_error(info.Env(), "ERR_INVALID_ARGUMENT", "this CPU has no AVX2/FMA (or the OS does not enable it)");
     return undefined(info);

@@ -91,6 +91,7 @@ struct Problem {
   float alpha, beta;
   const float* bias;
   bool relu;
+  const float* relu_out;  // relu-backward mask, row stride ldc (or nullptr)
 };
 
 // Rows [m0, m1) x columns [n0, n1) of C, computed by one thread.
@@ -202,11 +203,12 @@ inline void pack_b(const OperandView& B, int p0, int kc, int j0, int nc, float* 
 //   a: packed A panel [kc][kMR] (only the first Rows entries of each k are used)
 //   b: B panel [kc][kNR] with row stride b_stride (kNR when packed, ldb when not)
 //   bias: kNR entries or nullptr
+//   mask: relu output with row stride ldc (zeroes C where <= 0), or nullptr
 // Rows < kMR serves the ragged bottom edge without wasted FMAs (tiny batches).
 // Each element's arithmetic does not depend on Rows, so edges stay bit-identical.
 template <class Ops, int Rows>
 inline void micro_kernel(int kc, const float* a, const float* b, long b_stride, float* c,
-                         long ldc, const Epilogue& e, const float* bias) {
+                         long ldc, const Epilogue& e, const float* bias, const float* mask) {
   using Vec = typename Ops::Vec;
   constexpr int L = Ops::kLanes;
   constexpr int kTileVecs = kNR / L;  // 2 for AVX2, 4 for the 4-lane portable ops
@@ -256,6 +258,7 @@ inline void micro_kernel(int kc, const float* a, const float* b, long b_stride, 
         }
         if (bias) r = Ops::add(r, Ops::load(bias + col));
         if (e.relu) r = Ops::max(r, Ops::zero());
+        if (mask) r = Ops::keep_where_positive(r, Ops::load(mask + i * ldc + col));
         Ops::store(cp, r);
       }
     }
@@ -268,31 +271,31 @@ inline void micro_kernel(int kc, const float* a, const float* b, long b_stride, 
 template <int Rows>
 VAE_FLATTEN VAE_NOINLINE void run_tile(simd::PortableOps, int kc, const float* a, const float* b,
                            long b_stride, float* c, long ldc, const Epilogue& e,
-                           const float* bias) {
-  micro_kernel<simd::PortableOps, Rows>(kc, a, b, b_stride, c, ldc, e, bias);
+                           const float* bias, const float* mask) {
+  micro_kernel<simd::PortableOps, Rows>(kc, a, b, b_stride, c, ldc, e, bias, mask);
 }
 #if VAE_SIMD_X86
 template <int Rows>
 VAE_TARGET_AVX2 VAE_FLATTEN VAE_NOINLINE void run_tile(simd::Avx2Ops, int kc, const float* a,
                                                        const float* b, long b_stride, float* c,
                                                        long ldc, const Epilogue& e,
-                                                       const float* bias) {
-  micro_kernel<simd::Avx2Ops, Rows>(kc, a, b, b_stride, c, ldc, e, bias);
+                                                       const float* bias, const float* mask) {
+  micro_kernel<simd::Avx2Ops, Rows>(kc, a, b, b_stride, c, ldc, e, bias, mask);
 }
 #endif
 
 // A tile of mr (1..kMR) full-width rows.
 template <class Ops>
 inline void rows_tile(int mr, int kc, const float* a, const float* b, long b_stride, float* c,
-                      long ldc, const Epilogue& e, const float* bias) {
+                      long ldc, const Epilogue& e, const float* bias, const float* mask) {
   static_assert(kMR == 6, "update the switch below");
   switch (mr) {
-    case 6: run_tile<6>(Ops{}, kc, a, b, b_stride, c, ldc, e, bias); break;
-    case 5: run_tile<5>(Ops{}, kc, a, b, b_stride, c, ldc, e, bias); break;
-    case 4: run_tile<4>(Ops{}, kc, a, b, b_stride, c, ldc, e, bias); break;
-    case 3: run_tile<3>(Ops{}, kc, a, b, b_stride, c, ldc, e, bias); break;
-    case 2: run_tile<2>(Ops{}, kc, a, b, b_stride, c, ldc, e, bias); break;
-    default: run_tile<1>(Ops{}, kc, a, b, b_stride, c, ldc, e, bias); break;
+    case 6: run_tile<6>(Ops{}, kc, a, b, b_stride, c, ldc, e, bias, mask); break;
+    case 5: run_tile<5>(Ops{}, kc, a, b, b_stride, c, ldc, e, bias, mask); break;
+    case 4: run_tile<4>(Ops{}, kc, a, b, b_stride, c, ldc, e, bias, mask); break;
+    case 3: run_tile<3>(Ops{}, kc, a, b, b_stride, c, ldc, e, bias, mask); break;
+    case 2: run_tile<2>(Ops{}, kc, a, b, b_stride, c, ldc, e, bias, mask); break;
+    default: run_tile<1>(Ops{}, kc, a, b, b_stride, c, ldc, e, bias, mask); break;
   }
 }
 
@@ -300,9 +303,10 @@ inline void rows_tile(int mr, int kc, const float* a, const float* b, long b_str
 // arithmetic per element is identical to a full tile.
 template <class Ops>
 inline void edge_tile(int kc, const float* a, const float* b, long b_stride, float* c, long ldc,
-                      int mr, int nr, const Epilogue& e, const float* bias) {
+                      int mr, int nr, const Epilogue& e, const float* bias, const float* mask) {
   alignas(64) float tile[kMR * kNR];
   alignas(64) float tile_bias[kNR];
+  alignas(64) float tile_mask[kMR * kNR];
   for (int i = 0; i < mr; ++i) {
     for (int j = 0; j < kNR; ++j) {
       tile[i * kNR + j] = (!e.beta_is_zero && j < nr) ? c[i * ldc + j] : 0.0f;
@@ -311,7 +315,13 @@ inline void edge_tile(int kc, const float* a, const float* b, long b_stride, flo
   if (bias) {
     for (int j = 0; j < kNR; ++j) tile_bias[j] = j < nr ? bias[j] : 0.0f;
   }
-  rows_tile<Ops>(mr, kc, a, b, b_stride, tile, kNR, e, bias ? tile_bias : nullptr);
+  if (mask) {
+    for (int i = 0; i < mr; ++i) {
+      for (int j = 0; j < kNR; ++j) tile_mask[i * kNR + j] = j < nr ? mask[i * ldc + j] : 0.0f;
+    }
+  }
+  rows_tile<Ops>(mr, kc, a, b, b_stride, tile, kNR, e, bias ? tile_bias : nullptr,
+                 mask ? tile_mask : nullptr);
   for (int i = 0; i < mr; ++i) {
     for (int j = 0; j < nr; ++j) c[i * ldc + j] = tile[i * kNR + j];
   }
@@ -335,6 +345,7 @@ inline void compute_region(const Problem& p, const Region& r, float* packed_a, f
       e.beta_is_one = e.beta == 1.0f;
       e.relu = last_k && p.relu;
       const float* bias = last_k ? p.bias : nullptr;
+      const float* relu_out = last_k ? p.relu_out : nullptr;
 
       if (pack_whole_b) {
         pack_b<Ops>(p.b, pc, kc, jc, nc, packed_b);
@@ -365,11 +376,13 @@ inline void compute_region(const Problem& p, const Region& r, float* packed_a, f
           for (int ir = 0; ir < mc; ir += kMR) {
             const int mr = std::min(kMR, mc - ir);
             const float* a_panel = packed_a + static_cast<long>(ir / kMR) * kc * kMR;
-            float* c = p.c + static_cast<long>(ic + ir) * p.ldc + jc + jr;
+            const long c_offset = static_cast<long>(ic + ir) * p.ldc + jc + jr;
+            float* c = p.c + c_offset;
+            const float* mask = relu_out ? relu_out + c_offset : nullptr;
             if (nr == kNR) {
-              rows_tile<Ops>(mr, kc, a_panel, b_panel, b_stride, c, p.ldc, e, tile_bias);
+              rows_tile<Ops>(mr, kc, a_panel, b_panel, b_stride, c, p.ldc, e, tile_bias, mask);
             } else {
-              edge_tile<Ops>(kc, a_panel, b_panel, b_stride, c, p.ldc, mr, nr, e, tile_bias);
+              edge_tile<Ops>(kc, a_panel, b_panel, b_stride, c, p.ldc, mr, nr, e, tile_bias, mask);
             }
           }
         }
@@ -468,6 +481,7 @@ void scale_only(const GemmArgs& g) {
       float v = g.beta == 0.0f ? 0.0f : g.beta * c[j];
       if (g.bias) v += g.bias[j];
       if (g.act == GemmActivation::Relu) v = v > 0.0f ? v : 0.0f;
+      if (g.relu_out && !(g.relu_out[static_cast<long>(i) * g.ldc + j] > 0.0f)) v = 0.0f;
       c[j] = v;
     }
   }
@@ -534,6 +548,7 @@ void sgemm(const GemmArgs& g, int threads, GemmBackend backend) {
   p.beta = g.beta;
   p.bias = g.bias;
   p.relu = g.act == GemmActivation::Relu;
+  p.relu_out = g.relu_out;
   job.avx2 = use_avx2(backend);
 
   ThreadPool& pool = ThreadPool::shared();
@@ -566,6 +581,7 @@ void sgemm_reference(const GemmArgs& g) {
       if (g.beta != 0.0f) v += static_cast<double>(g.beta) * *c;
       if (g.bias) v += g.bias[j];
       if (g.act == GemmActivation::Relu && v < 0.0) v = 0.0;
+      if (g.relu_out && !(g.relu_out[static_cast<long>(i) * g.ldc + j] > 0.0f)) v = 0.0;
       *c = static_cast<float>(v);
     }
   }

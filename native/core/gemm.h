@@ -26,6 +26,11 @@ struct GemmArgs {
   //   C[i][j] += bias[j] (when bias != nullptr; bias has N entries), then act.
   const float* bias = nullptr;
   GemmActivation act = GemmActivation::None;
+  // Backward of relu fused into the epilogue, applied last: C[i][j] = 0 where
+  // relu_out[i * ldc + j] <= 0 (relu_out is the relu layer's output, with the
+  // same shape and row stride as C). Turns dout * W^T into the input gradient
+  // of the layer before, without another pass over it.
+  const float* relu_out = nullptr;
 };
 
 // Multi-threaded on the shared pool with at most `threads` threads (small

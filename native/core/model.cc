@@ -199,6 +199,8 @@ int Model::train_step(const float* x, int rows, const float* eps, bool backward,
   // and its gradient come from one fused pass. Each layer's gradient is written
   // once (accumulate = false), so the gradient block needs no zeroing.
   const float scale = 1.0f / static_cast<float>(rows);
+  // Relu's backward is fused into the input-gradient products (dense_backward).
+  const bool relu = config_.activation == Activation::Relu;
   float* grad_out = ws.grad_a.data();  // gradient w.r.t. the current layer's output
   float* grad_in = ws.grad_b.data();   // gradient w.r.t. its input
   if (bernoulli) {
@@ -213,8 +215,9 @@ int Model::train_step(const float* x, int rows, const float* eps, bool backward,
     const int li = n_encoder_ + 1 + j;
     const DenseView &L = layers_[li], &G = grad_layers_[li];
     const float* in = j == 0 ? ws.z.data() : ws.decoder_out[j - 1].data();
-    dense_backward(grad_in, G.W, G.b, grad_out, in, L.W, rows, L.in, L.out, threads, false);
-    if (j > 0) activation_backward_parallel(grad_in, in, static_cast<int64_t>(rows) * L.in);
+    const bool hidden_input = j > 0;
+    dense_backward(grad_in, G.W, G.b, grad_out, in, L.W, rows, L.in, L.out, threads, false, hidden_input && relu);
+    if (hidden_input && !relu) activation_backward_parallel(grad_in, in, static_cast<int64_t>(rows) * L.in);
     std::swap(grad_in, grad_out);
   }
   // grad_out now holds dLoss/dz [rows, d].
@@ -229,8 +232,8 @@ int Model::train_step(const float* x, int rows, const float* eps, bool backward,
     const DenseView &L = layers_[i], &G = grad_layers_[i];
     const float* in = i == 0 ? x : ws.encoder_out[i - 1].data();
     float* din = i == 0 ? nullptr : (grad_out == ws.grad_a.data() ? ws.grad_b.data() : ws.grad_a.data());
-    dense_backward(din, G.W, G.b, grad_out, in, L.W, rows, L.in, L.out, threads, false);
-    if (i > 0) activation_backward_parallel(din, in, static_cast<int64_t>(rows) * L.in);
+    dense_backward(din, G.W, G.b, grad_out, in, L.W, rows, L.in, L.out, threads, false, i > 0 && relu);
+    if (i > 0 && !relu) activation_backward_parallel(din, in, static_cast<int64_t>(rows) * L.in);
     grad_out = din;
   }
   return 0;

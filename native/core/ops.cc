@@ -25,7 +25,8 @@ void dense_forward(float* out, const float* in, const float* W, const float* b, 
 }
 
 void dense_backward(float* din, float* dW, float* db, const float* dout, const float* in,
-                    const float* W, int B, int K, int N, int threads, bool accumulate) {
+                    const float* W, int B, int K, int N, int threads, bool accumulate,
+                    bool din_relu) {
   // dW[K,N] += in^T[K,B] dout[B,N]
   GemmArgs gw;
   gw.trans_a = Trans::T;
@@ -52,6 +53,7 @@ void dense_backward(float* din, float* dW, float* db, const float* dout, const f
     gi.B = W; gi.ldb = N;
     gi.beta = 0.0f;
     gi.C = din; gi.ldc = K;
+    if (din_relu) gi.relu_out = in;  // in [B,K] has din's shape and row stride
     sgemm(gi, threads);
   }
 }

@@ -20,9 +20,13 @@ void dense_forward(float* out, const float* in, const float* W, const float* b, 
 // din [B,K] (overwritten; nullptr to skip), dW [K,N] (+=), db [N] (+=),
 // dout [B,N], in [B,K], W [K,N]. accumulate = false overwrites dW and db
 // instead, which saves zeroing the gradient block when each layer's gradient
-// is written exactly once per step (the training loop).
+// is written exactly once per step (the training loop). din_relu: when `in`
+// is the output of a relu, passing it here also applies relu's backward to
+// din (in the matrix multiply's epilogue), so din is the gradient w.r.t. the
+// relu's input.
 void dense_backward(float* din, float* dW, float* db, const float* dout, const float* in,
-                    const float* W, int B, int K, int N, int threads, bool accumulate = true);
+                    const float* W, int B, int K, int N, int threads, bool accumulate = true,
+                    bool din_relu = false);
 
 // ---- activations (elementwise over n values) -----------------------------
 // Every derivative here is a function of the OUTPUT y, so only outputs are

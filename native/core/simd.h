@@ -61,6 +61,8 @@ struct PortableOps {
   // a * b + c
   static VAE_INLINE Vec fma(Vec a, Vec b, Vec c) { return a * b + c; }
   static VAE_INLINE Vec max(Vec a, Vec b) { return a > b ? a : b; }
+  // x where m > 0, else +0 (the backward of relu, whose output is m)
+  static VAE_INLINE Vec keep_where_positive(Vec x, Vec m) { return m > Vec{} ? x : Vec{}; }
 #else
   struct Vec {
     float v[kLanes];
@@ -96,6 +98,10 @@ struct PortableOps {
     for (int i = 0; i < kLanes; ++i) a.v[i] = a.v[i] > b.v[i] ? a.v[i] : b.v[i];
     return a;
   }
+  static VAE_INLINE Vec keep_where_positive(Vec x, Vec m) {
+    for (int i = 0; i < kLanes; ++i) x.v[i] = m.v[i] > 0.0f ? x.v[i] : 0.0f;
+    return x;
+  }
 #endif
   // 8x8 transpose: dst[c * dst_stride + r] = rows[r][c]. Output rows are
   // written whole (8 floats) in ascending c, so with dst_stride < 8 a later
@@ -124,6 +130,9 @@ struct Avx2Ops {
   // a * b + c, one rounding
   VAE_TARGET_AVX2 static inline Vec fma(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
   VAE_TARGET_AVX2 static inline Vec max(Vec a, Vec b) { return _mm256_max_ps(a, b); }
+  VAE_TARGET_AVX2 static inline Vec keep_where_positive(Vec x, Vec m) {
+    return _mm256_and_ps(_mm256_cmp_ps(m, _mm256_setzero_ps(), _CMP_GT_OQ), x);
+  }
   // Same contract as PortableOps::transpose8x8 (stores in ascending order).
   VAE_TARGET_AVX2 static inline void transpose8x8(const float* const rows[8], float* dst,
                                                   long dst_stride) {
