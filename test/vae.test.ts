@@ -127,6 +127,13 @@ describe('training', () => {
     const inf = images.data.slice(0, 784 * 10);
     inf[7] = Infinity;
     await expectRejects(vae.fit(inf), 'ERR_NON_FINITE', /row 0, column 7/);
+    // Large inputs are scanned in parallel slices: the first bad value is still the one named.
+    const big = new Float32Array(784 * 4000);
+    big[784 * 3999 + 2] = NaN;
+    big[784 * 2500 + 9] = -Infinity;
+    const two = new VAE({ seed: 1, threads: 2 });
+    await expectRejects(two.fit(big), 'ERR_NON_FINITE', /^data .*row 2500, column 9/);
+    await expectRejects(two.fit(images, { validationData: big }), 'ERR_NON_FINITE', /^options\.validationData .*row 2500, column 9/);
     await expectRejects(vae.fit(images, { epochs: 0 }), 'ERR_INVALID_ARGUMENT', /options.epochs/);
     await expectRejects(vae.fit(images, { batchSize: 1.5 }), 'ERR_INVALID_ARGUMENT', /options.batchSize/);
     await expectRejects(vae.fit(images, { learningRate: -1 }), 'ERR_INVALID_ARGUMENT', /options.learningRate/);

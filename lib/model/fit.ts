@@ -1,4 +1,3 @@
-import { setImmediate as yieldToEventLoop } from 'timers/promises';
 import { Matrix } from '../data/matrix';
 import { VaeError } from '../errors';
 import { AdamHyper, NativeModel } from '../native/binding';
@@ -93,20 +92,6 @@ function resolveFitOptions(o: FitOptions) {
   };
 }
 
-/** Rejects data holding NaN or Infinity, scanning in slices so the event loop stays free. */
-async function assertFinite(m: Matrix, name: string): Promise<void> {
-  const slice = 1 << 20;
-  for (let start = 0; start < m.data.length; start += slice) {
-    const end = Math.min(m.data.length, start + slice);
-    for (let i = start; i < end; i++) {
-      const v = m.data[i];
-      if (v - v !== 0) {
-        throw new VaeError('ERR_NON_FINITE', `${name} holds ${v} at row ${Math.floor(i / m.cols)}, column ${i % m.cols}; training data must be finite`);
-      }
-    }
-    if (end < m.data.length) await yieldToEventLoop();
-  }
-}
 
 /** The training loop: the native side runs groups of batches, this side reports and stops. */
 export async function runFit(
@@ -114,8 +99,9 @@ export async function runFit(
 ): Promise<EpochStats[]> {
   const { epochs, batchSize, shuffle, hyper } = resolveFitOptions(options);
   const { signal, onEpochEnd, onBatchEnd } = options;
-  await assertFinite(train, 'data');
-  if (validation) await assertFinite(validation, 'options.validationData');
+  // Native, multi-threaded and off the event loop: the data can be hundreds of megabytes.
+  await native.checkFiniteAsync(train.data, train.rows, 'data');
+  if (validation) await native.checkFiniteAsync(validation.data, validation.rows, 'options.validationData');
 
   const history: EpochStats[] = [];
   const batchesPerEpoch = Math.ceil(train.rows / batchSize);

@@ -37,6 +37,8 @@ export interface NativeModel {
   copyOptimizer(m: Float32Array, v: Float32Array, rngState: Uint32Array): number;
   /** [sync] */ setOptimizer(m: Float32Array, v: Float32Array, rngState: Uint32Array, step: number): void;
   /** [sync] */ encode(x: Float32Array, rows: number, mean: Float32Array, logVar: Float32Array | null): void;
+  /** [async] rejects with ERR_NON_FINITE naming (as `name`) the row and column of the first NaN or Infinity */
+  checkFiniteAsync(x: Float32Array, rows: number, name: string): Promise<void>;
   /** [async] */ encodeAsync(x: Float32Array, rows: number, mean: Float32Array, logVar: Float32Array | null): Promise<void>;
   /** [sync] */ decode(z: Float32Array, rows: number, out: Float32Array): void;
   /** [async] */ decodeAsync(z: Float32Array, rows: number, out: Float32Array): Promise<void>;

@@ -41,6 +41,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
                            InstanceMethod<&NativeModel::train_async>("trainAsync"),
                            InstanceMethod<&NativeModel::cancel>("cancel"),
                            InstanceMethod<&NativeModel::loss_and_gradients>("lossAndGradients"),
+                           InstanceMethod<&NativeModel::check_finite_async>("checkFiniteAsync"),
                        });
   }
 
@@ -111,8 +112,9 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   }
 
   // Names the first NaN or infinity in x (rows x cols) by row and column; empty code if none.
-  static TaskError finite_error(const char* name, const float* x, int64_t n, int cols) {
-    const int64_t bad = vae::find_non_finite(x, n);
+  // Scans on the model's threads: training data can be hundreds of megabytes.
+  TaskError finite_error(const char* name, const float* x, int64_t n, int cols) const {
+    const int64_t bad = vae::find_non_finite(x, n, model_ ? model_->config().threads : 1);
     if (bad < 0) return {};
     return {"ERR_NON_FINITE", std::string(name) + " contains a non-finite value (NaN or Infinity) at row " +
                                   std::to_string(bad / cols) + ", column " + std::to_string(bad % cols)};
@@ -394,6 +396,22 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   Napi::Value cancel(const Napi::CallbackInfo& info) {
     cancel_.store(true);
     return info.Env().Undefined();
+  }
+
+  // [async] checkFiniteAsync(x, rows, name) -> Promise<void>: rejects with
+  // ERR_NON_FINITE naming the row and column of the first NaN or infinity.
+  Napi::Value check_finite_async(const Napi::CallbackInfo& info) {
+    Io io;
+    const int n = model_ ? model_->config().input_dim : 0;
+    if (!ensure_idle(info.Env()) || !get_int(info, 1, "rows", 1, int64_t(1) << 40, &io.rows) ||
+        !get_f32(info, 0, "x", io.rows * n, &io.in))
+      return info.Env().Undefined();
+    if (!info[2].IsString()) {
+      throw_type(info.Env(), "name", "a string");
+      return info.Env().Undefined();
+    }
+    const std::string name = info[2].As<Napi::String>().Utf8Value();
+    return queue_checked(info, 1, name.c_str(), io.in, io.rows, n, [] { return TaskError{}; });
   }
 
   // [sync] lossAndGradients(x, rows, eps, grads | null) -> Float64Array [recSum, klSum]

@@ -269,10 +269,18 @@ int Model::train_batches(const float* data, int64_t n_rows, int batch_size, int6
     const int64_t start = (first_batch + done) * batch_size;
     if (start >= n_rows) break;
     const int rows = static_cast<int>(std::min<int64_t>(batch_size, n_rows - start));
-    for (int r = 0; r < rows; r++)
-      std::memcpy(&batch_x_[static_cast<size_t>(r) * n], data + static_cast<int64_t>(permutation_[start + r]) * n,
-                  sizeof(float) * n);
-    train_rng_.fill_normal(batch_eps_.data(), static_cast<int64_t>(rows) * d);
+    // Gathering the shuffled rows (memory-bound) and drawing the noise (one
+    // sequential RNG stream) are independent: run them side by side.
+    auto prepare = [&](int task, int /*n_tasks*/) {
+      if (task == 0) {
+        train_rng_.fill_normal(batch_eps_.data(), static_cast<int64_t>(rows) * d);
+        return;
+      }
+      for (int r = 0; r < rows; r++)
+        std::memcpy(&batch_x_[static_cast<size_t>(r) * n], data + static_cast<int64_t>(permutation_[start + r]) * n,
+                    sizeof(float) * n);
+    };
+    ThreadPool::shared().parallel(2, config_.threads, prepare);
 
     LossSums sums;
     train_step(batch_x_.data(), rows, batch_eps_.data(), true, &sums);

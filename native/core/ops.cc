@@ -1,6 +1,7 @@
 #include "core/ops.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 
@@ -188,23 +189,38 @@ void gaussian_sse_backward(float* dmean, const float* mean, const float* target,
   for (int64_t i = 0; i < n; i++) dmean[i] = scale * (mean[i] - target[i]);
 }
 
-int64_t find_non_finite(const float* x, int64_t n) {
+namespace {
+int64_t find_non_finite_serial(const float* x, int64_t begin, int64_t end) {
   // Branch-free test of whole blocks (vectorizes: all-ones exponent bits mean
   // NaN or infinity); only a block that fails is scanned element by element.
   constexpr int64_t kBlock = 4096;
-  for (int64_t start = 0; start < n; start += kBlock) {
-    const int64_t end = std::min(n, start + kBlock);
+  for (int64_t start = begin; start < end; start += kBlock) {
+    const int64_t stop = std::min(end, start + kBlock);
     uint32_t bad = 0;
-    for (int64_t i = start; i < end; i++) {
+    for (int64_t i = start; i < stop; i++) {
       uint32_t bits;
       std::memcpy(&bits, x + i, sizeof bits);
       bad |= static_cast<uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
     }
     if (!bad) continue;
-    for (int64_t i = start; i < end; i++)
+    for (int64_t i = start; i < stop; i++)
       if (!std::isfinite(x[i])) return i;
   }
   return -1;
+}
+}  // namespace
+
+int64_t find_non_finite(const float* x, int64_t n, int threads) {
+  // Each slice finds its own first bad index; the smallest one wins.
+  std::atomic<int64_t> first{n};
+  parallel_for_range(n, threads, 1 << 20, [&](long long begin, long long end) {
+    const int64_t bad = find_non_finite_serial(x, begin, end);
+    if (bad < 0) return;
+    int64_t seen = first.load();
+    while (bad < seen && !first.compare_exchange_weak(seen, bad)) {
+    }
+  });
+  return first.load() < n ? first.load() : -1;
 }
 
 void sigmoid_inplace(float* x, int64_t n) { activation_forward(Activation::Sigmoid, x, x, n); }

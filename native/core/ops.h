@@ -70,8 +70,9 @@ void gaussian_sse_backward(float* dmean, const float* mean, const float* target,
                            int64_t n);
 
 // ---- input checks -----------------------------------------------------------
-// Index of the first NaN or infinity in x[0..n), or -1.
-int64_t find_non_finite(const float* x, int64_t n);
+// Index of the first NaN or infinity in x[0..n), or -1. Large arrays are
+// scanned on up to `threads` threads.
+int64_t find_non_finite(const float* x, int64_t n, int threads = 1);
 
 // ---- output transforms for inference ----------------------------------------
 void sigmoid_inplace(float* x, int64_t n);
