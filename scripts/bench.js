@@ -34,16 +34,30 @@ function timeSync(fn, minSeconds = 0.2) {
   return median(samples);
 }
 
-async function timeAsync(fn, minSeconds = 0.2) {
-  await fn();
-  const samples = [];
-  for (let r = 0; r < REPEATS; r++) {
-    let iterations = 0;
-    const start = now();
-    do { await fn(); iterations++; } while (now() - start < minSeconds);
-    samples.push((now() - start) / iterations);
+/**
+ * Times each of several (sync or async) functions for at least minSeconds per
+ * round, rounds interleaved so that all of them see the same machine state.
+ * Returns the median seconds per call of each, and ratio(i, j): the median
+ * over rounds of time[i] / time[j] in the same round (noise hits both sides of
+ * such a ratio alike, so it is steadier than a ratio of medians).
+ */
+async function timeInterleaved(fns, minSeconds = 0.1) {
+  for (const fn of fns) await fn();
+  const perRound = [];
+  for (let r = 0; r < REPEATS + 2; r++) {
+    const round = [];
+    for (const fn of fns) {
+      let iterations = 0;
+      const start = now();
+      do { await fn(); iterations++; } while (now() - start < minSeconds);
+      round.push((now() - start) / iterations);
+    }
+    perRound.push(round);
   }
-  return median(samples);
+  return {
+    seconds: fns.map((_, j) => median(perRound.map((round) => round[j]))),
+    ratio: (i, j) => median(perRound.map((round) => round[i] / round[j])),
+  };
 }
 
 function table(title, header, rows) {
@@ -163,17 +177,19 @@ async function main() {
     for (const batch of [1, 128, 4096]) {
       const input = x.data.subarray(0, batch * 784);
       const mean = new Float32Array(batch * 20);
-      const nativeMean = batch / timeSync(() => vae.encodeMean(input), 0.1);
-      const nativeBoth = batch / timeSync(() => vae.encode(input), 0.1);
-      const nativeAsync = batch / (await timeAsync(() => vae.encodeMeanAsync(input, mean), 0.1));
+      const tensor = sessions && new ort.Tensor('float32', input, [batch, 784]);
+      // vae-node and onnxruntime alternate round by round (see timeInterleaved).
+      const fns = [() => vae.encodeMean(input), () => vae.encode(input), () => vae.encodeMeanAsync(input, mean)];
+      if (sessions) fns.push(() => sessions.mean.run({ x: tensor }), () => sessions.both.run({ x: tensor }));
+      const { seconds, ratio } = await timeInterleaved(fns);
+      const [nativeMean, nativeBoth, nativeAsync, ortMean, ortBoth] = seconds.map((s) => batch / s);
       const row = { threads: t, batch, nativeMeanSync: nativeMean, nativeMeanAndLogVarSync: nativeBoth, nativeMeanAsync: nativeAsync };
       const cells = [t, batch, int(nativeMean), int(nativeBoth), int(nativeAsync)];
       if (sessions) {
-        const tensor = new ort.Tensor('float32', input, [batch, 784]);
-        const ortMean = batch / (await timeAsync(() => sessions.mean.run({ x: tensor }), 0.1));
-        const ortBoth = batch / (await timeAsync(() => sessions.both.run({ x: tensor }), 0.1));
-        Object.assign(row, { onnxruntimeMean: ortMean, onnxruntimeMeanAndLogVar: ortBoth, ratioMean: nativeMean / ortMean, ratioBoth: nativeBoth / ortBoth });
-        cells.push(int(ortMean), int(ortBoth), `${(nativeMean / ortMean).toFixed(2)}x`, `${(nativeBoth / ortBoth).toFixed(2)}x`);
+        // Speed ratio vae-node / onnxruntime = onnxruntime's time / vae-node's, round by round.
+        const ratioMean = ratio(3, 0), ratioBoth = ratio(4, 1);
+        Object.assign(row, { onnxruntimeMean: ortMean, onnxruntimeMeanAndLogVar: ortBoth, ratioMean, ratioBoth });
+        cells.push(int(ortMean), int(ortBoth), `${ratioMean.toFixed(2)}x`, `${ratioBoth.toFixed(2)}x`);
       }
       results.encoding.push(row);
       encRows.push(cells);

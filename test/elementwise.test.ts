@@ -60,3 +60,52 @@ describe('fused Adam', () => {
     for (let i = 0; i < n; i++) expect(Math.abs(p[i] - expected[i])).toBeLessThan(1e-6);
   });
 });
+
+describe('fused latent layer (head split, reparameterization, KL)', () => {
+  // 37 rows of d = 13 (not a multiple of 8); log-variances from -30 to 30, with exact zeros and tiny values.
+  const B = 37, d = 13, n = B * d;
+  const head = randomArray(2 * n, 40, -3, 3);
+  for (let r = 0; r < B; r++) for (let i = 0; i < d; i++) if ((r + i) % 5 === 0) head[2 * r * d + d + i] = [-30, -1e-6, 0, 1e-4, 30][(r + i) % 25 / 5];
+  const eps = randomArray(n, 41, -3, 3), dz = randomArray(n, 42, -1, 1);
+
+  // The reference: the separate libm-based ops of ops.h.
+  const refMean = new Float32Array(n), refLogvar = new Float32Array(n), refZ = new Float32Array(n);
+  ops.gaussianHeadForward(refMean, refLogvar, head, B, d);
+  ops.reparameterizeForward(refZ, refMean, refLogvar, eps);
+  const refKl = ops.klForward(refMean, refLogvar);
+  const dmean = new Float32Array(n), dlogvar = new Float32Array(n), refDhead = new Float32Array(2 * n);
+  ops.reparameterizeBackward(dmean, dlogvar, dz, refLogvar, eps);
+  ops.klBackward(dmean, dlogvar, refMean, refLogvar, 0.3);
+  ops.gaussianHeadBackward(refDhead, dmean, dlogvar, B, d);
+
+  // Error relative to the size of the terms summed (z = mean + sigma * eps may cancel to ~0).
+  const close = (got: Float32Array, want: Float32Array, terms: (i: number) => number) => {
+    let worst = 0;
+    for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]) / (1e-6 + terms(i)));
+    return worst;
+  };
+  const sigma = (i: number) => Math.exp(0.5 * refLogvar[i]);
+  const zTerms = (i: number) => Math.abs(refMean[i]) + Math.abs(sigma(i) * eps[i]);
+  const dheadTerms = (j: number) => {
+    const r = Math.floor(j / (2 * d)), i = r * d + (j % (2 * d)) % d;
+    return j % (2 * d) < d ? Math.abs(dz[i]) + 0.3 * Math.abs(refMean[i])
+      : Math.abs(dz[i] * eps[i] * 0.5 * sigma(i)) + 0.15 * Math.abs(Math.expm1(refLogvar[i]));
+  };
+
+  test.each(kernels)('kernel %i matches the separate reference ops', (kernel) => {
+    const mean = new Float32Array(n), logvar = new Float32Array(n), z = new Float32Array(n), dhead = new Float32Array(2 * n);
+    const kl = ops.latentForward(mean, logvar, z, head, eps, B, d, kernel);
+    expect(Array.from(mean)).toEqual(Array.from(refMean));
+    expect(Array.from(logvar)).toEqual(Array.from(refLogvar));
+    expect(close(z, refZ, zTerms)).toBeLessThan(1e-6);
+    expect(Math.abs(kl - refKl) / refKl).toBeLessThan(1e-6);
+    ops.latentBackward(dhead, dz, mean, logvar, eps, 0.3, B, d, kernel);
+    expect(close(dhead, refDhead, dheadTerms)).toBeLessThan(1e-6);
+  });
+
+  test.each(kernels)('kernel %i: a KL term that overflows is infinite, not clamped', (kernel) => {
+    const one = new Float32Array(1);
+    expect(ops.latentForward(one, new Float32Array(1), new Float32Array(1), new Float32Array([0, 95]), new Float32Array(1), 1, 1, kernel)).toBe(Infinity);
+    expect(Number.isFinite(ops.latentForward(one, new Float32Array(1), new Float32Array(1), new Float32Array([0, 80]), new Float32Array(1), 1, 1, kernel))).toBe(true);
+  });
+});

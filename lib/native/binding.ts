@@ -98,6 +98,10 @@ export interface NativeOps {
   ): void;
   /** fused Bernoulli loss + gradient as used in training; returns the loss sum */
   bceFused(dpred: Float32Array, pred: Float32Array, target: Float32Array, scale: number, kernel: number): number;
+  /** the fused latent layer (head split + reparameterization + KL) -> KL sum; kernel as in adamUpdate */
+  latentForward(mean: Float32Array, logvar: Float32Array, z: Float32Array, head: Float32Array, eps: Float32Array, B: number, d: number, kernel: number): number;
+  /** its backward: dhead [B,2d] from dz */
+  latentBackward(dhead: Float32Array, dz: Float32Array, mean: Float32Array, logvar: Float32Array, eps: Float32Array, klScale: number, B: number, d: number, kernel: number): void;
 }
 
 export interface NativeBinding {

@@ -217,6 +217,35 @@ Napi::Value bce_fused(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), vae::bce_logits_fused(dpred.data, pred.data, target.data, float(scale), pred.length, 1, kernel));
 }
 
+// latentForward(mean, logvar, z, head, eps, B, d, kernel) -> KL sum
+Napi::Value latent_forward(const Napi::CallbackInfo& info) {
+  F32 mean, logvar, z, head, eps;
+  int64_t B, d;
+  vae::Kernel kernel;
+  if (!get_int(info, 5, "B", 1, 1 << 20, &B) || !get_int(info, 6, "d", 1, 1 << 20, &d) ||
+      !get_f32(info, 0, "mean", B * d, &mean) || !get_f32(info, 1, "logvar", B * d, &logvar) ||
+      !get_f32(info, 2, "z", B * d, &z) || !get_f32(info, 3, "head", 2 * B * d, &head) ||
+      !get_f32(info, 4, "eps", B * d, &eps) || !get_kernel(info, 7, &kernel))
+    return undefined(info);
+  return Napi::Number::New(info.Env(), vae::latent_forward_fused(mean.data, logvar.data, z.data, head.data, eps.data,
+                                                                 int(B), int(d), kernel));
+}
+
+// latentBackward(dhead, dz, mean, logvar, eps, klScale, B, d, kernel)
+Napi::Value latent_backward(const Napi::CallbackInfo& info) {
+  F32 dhead, dz, mean, logvar, eps;
+  double kl_scale;
+  int64_t B, d;
+  vae::Kernel kernel;
+  if (!get_int(info, 6, "B", 1, 1 << 20, &B) || !get_int(info, 7, "d", 1, 1 << 20, &d) ||
+      !get_f32(info, 0, "dhead", 2 * B * d, &dhead) || !get_f32(info, 1, "dz", B * d, &dz) ||
+      !get_f32(info, 2, "mean", B * d, &mean) || !get_f32(info, 3, "logvar", B * d, &logvar) ||
+      !get_f32(info, 4, "eps", B * d, &eps) || !get_number(info, 5, "klScale", &kl_scale) || !get_kernel(info, 8, &kernel))
+    return undefined(info);
+  vae::latent_backward_fused(dhead.data, dz.data, mean.data, logvar.data, eps.data, float(kl_scale), int(B), int(d), kernel);
+  return undefined(info);
+}
+
 // adamUpdate(params, grads, m, v, {learningRate, beta1, beta2, epsilon, weightDecay}, step, threads, kernel)
 Napi::Value adam_update(const Napi::CallbackInfo& info) {
   F32 params, grads, m, v;
@@ -281,6 +310,8 @@ void register_ops(Napi::Env env, Napi::Object exports) {
   ops.Set("lossBackward", Napi::Function::New(env, loss_backward, "lossBackward"));
   ops.Set("adamUpdate", Napi::Function::New(env, adam_update, "adamUpdate"));
   ops.Set("bceFused", Napi::Function::New(env, bce_fused, "bceFused"));
+  ops.Set("latentForward", Napi::Function::New(env, latent_forward, "latentForward"));
+  ops.Set("latentBackward", Napi::Function::New(env, latent_backward, "latentBackward"));
   ops.Set("fmaPeak", Napi::Function::New(env, fma_peak, "fmaPeak"));
   exports.Set("ops", ops);
   exports.Set("cpuInfo", Napi::Function::New(env, cpu_info, "cpuInfo"));

@@ -68,6 +68,50 @@ VAE_INLINE void adam_body(float* __restrict params, const float* __restrict grad
   }
 }
 
+// One row of the latent layer (see latent_forward_fused); returns its KL sum.
+VAE_INLINE float latent_forward_row(float* __restrict mean, float* __restrict logvar, float* __restrict z,
+                                    const float* __restrict head, const float* __restrict eps, int d) {
+  float lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  auto element = [&](int i) {
+    const float mu = head[i], lv = head[d + i];
+    const float sigma = vec_math::exp(0.5f * lv);  // exp(lv) = sigma^2 overflows to inf with it
+    mean[i] = mu;
+    logvar[i] = lv;
+    z[i] = mu + sigma * eps[i];
+    return sigma * sigma - lv - 1.0f + mu * mu;
+  };
+  int i = 0;
+  for (; i + 8 <= d; i += 8) {
+    for (int j = 0; j < 8; j++) lanes[j] += element(i + j);
+  }
+  for (; i < d; i++) lanes[i & 7] += element(i);
+  return 0.5f * (((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7])));
+}
+
+VAE_INLINE double latent_forward_body(float* mean, float* logvar, float* z, const float* head, const float* eps,
+                                      int B, int d) {
+  double kl = 0.0;
+  for (int r = 0; r < B; r++) {
+    const int64_t o = static_cast<int64_t>(r) * d;
+    kl += latent_forward_row(mean + o, logvar + o, z + o, head + 2 * o, eps + o, d);
+  }
+  return kl;
+}
+
+VAE_INLINE void latent_backward_body(float* __restrict dhead, const float* __restrict dz,
+                                     const float* __restrict mean, const float* __restrict logvar,
+                                     const float* __restrict eps, float kl_scale, int B, int d) {
+  for (int r = 0; r < B; r++) {
+    const int64_t o = static_cast<int64_t>(r) * d;
+    for (int i = 0; i < d; i++) {
+      const float g = dz[o + i], lv = logvar[o + i];
+      dhead[2 * o + i] = g + kl_scale * mean[o + i];
+      dhead[2 * o + d + i] =
+          g * eps[o + i] * 0.5f * vec_math::exp(0.5f * lv) + kl_scale * 0.5f * vec_math::expm1(lv);
+    }
+  }
+}
+
 // ---- entry points per instruction set -------------------------------------------
 
 VAE_NOINLINE void bce_portable(float* d, const float* l, const float* x, float s, int64_t n, int64_t first,
@@ -77,7 +121,24 @@ VAE_NOINLINE void bce_portable(float* d, const float* l, const float* x, float s
 VAE_NOINLINE void adam_portable(float* p, const float* g, float* m, float* v, int64_t b, int64_t e, AdamConstants c) {
   adam_body(p, g, m, v, b, e, c);
 }
+VAE_NOINLINE double latent_forward_portable(float* m, float* lv, float* z, const float* h, const float* e, int B,
+                                            int d) {
+  return latent_forward_body(m, lv, z, h, e, B, d);
+}
+VAE_NOINLINE void latent_backward_portable(float* dh, const float* dz, const float* m, const float* lv, const float* e,
+                                           float s, int B, int d) {
+  latent_backward_body(dh, dz, m, lv, e, s, B, d);
+}
 #if VAE_SIMD_X86
+VAE_TARGET_AVX2 VAE_FLATTEN VAE_NOINLINE double latent_forward_avx2(float* m, float* lv, float* z, const float* h,
+                                                                   const float* e, int B, int d) {
+  return latent_forward_body(m, lv, z, h, e, B, d);
+}
+VAE_TARGET_AVX2 VAE_FLATTEN VAE_NOINLINE void latent_backward_avx2(float* dh, const float* dz, const float* m,
+                                                                  const float* lv, const float* e, float s, int B,
+                                                                  int d) {
+  latent_backward_body(dh, dz, m, lv, e, s, B, d);
+}
 VAE_TARGET_AVX2 VAE_FLATTEN VAE_NOINLINE void bce_avx2(float* d, const float* l, const float* x, float s, int64_t n,
                                                         int64_t first, int64_t last, double* sums) {
   bce_body(d, l, x, s, n, first, last, sums);
@@ -116,6 +177,22 @@ double bce_logits_fused(float* dlogits, const float* logits, const float* target
   double total = 0.0;
   for (int64_t b = 0; b < blocks; b++) total += sums[b];
   return total;
+}
+
+double latent_forward_fused(float* mean, float* logvar, float* z, const float* head, const float* eps, int B,
+                            int d, Kernel kernel) {
+#if VAE_SIMD_X86
+  if (use_avx2(kernel)) return latent_forward_avx2(mean, logvar, z, head, eps, B, d);
+#endif
+  return latent_forward_portable(mean, logvar, z, head, eps, B, d);
+}
+
+void latent_backward_fused(float* dhead, const float* dz, const float* mean, const float* logvar,
+                           const float* eps, float kl_scale, int B, int d, Kernel kernel) {
+#if VAE_SIMD_X86
+  if (use_avx2(kernel)) return latent_backward_avx2(dhead, dz, mean, logvar, eps, kl_scale, B, d);
+#endif
+  latent_backward_portable(dhead, dz, mean, logvar, eps, kl_scale, B, d);
 }
 
 void adam_update_fused(float* params, const float* grads, float* m, float* v, int64_t n, const AdamHyper& h,

@@ -19,6 +19,19 @@ enum class Kernel { Auto, Portable, Avx2 };
 double bce_logits_fused(float* dlogits, const float* logits, const float* target, float scale, int64_t n,
                         int threads = 1, Kernel kernel = Kernel::Auto);
 
+// The Gaussian latent layer of a training step, one pass each way: the
+// head split, reparameterization and analytic KL of ops.h fused. head: [B,2d]
+// (each row: d means, then d log-variances); eps, mean, logvar, z: [B,d].
+// Writes mean, logvar and z = mean + exp(logvar / 2) * eps; returns the KL sum
+// 1/2 sum(exp(lv) - lv - 1 + mean^2) (float within a row, double across rows;
+// infinite once exp(lv) overflows a float).
+double latent_forward_fused(float* mean, float* logvar, float* z, const float* head, const float* eps, int B,
+                            int d, Kernel kernel = Kernel::Auto);
+// dhead [B,2d] (overwritten) from dz [B,d]: the gradient through z plus
+// kl_scale times the gradient of the KL sum.
+void latent_backward_fused(float* dhead, const float* dz, const float* mean, const float* logvar,
+                           const float* eps, float kl_scale, int B, int d, Kernel kernel = Kernel::Auto);
+
 // Adam over [0, n) (bias-corrected, decoupled weight decay), on `threads` threads.
 void adam_update_fused(float* params, const float* grads, float* m, float* v, int64_t n, const AdamHyper& h,
                        int64_t t, int threads, Kernel kernel = Kernel::Auto);

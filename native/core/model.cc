@@ -38,7 +38,7 @@ struct Model::Workspace {
   std::vector<std::vector<float>> decoder_out;  // [B, g_j] post-activation; last = logits [B, n]
   // Gradients (training only).
   std::vector<float> grad_a, grad_b;            // [B, widest layer] ping-pong
-  std::vector<float> d_head, d_mean, d_logvar;  // [B, 2d], [B, d], [B, d]
+  std::vector<float> d_head;                    // [B, 2d]
 
   // Which buffers a pass needs: inference allocates only its half of the model.
   enum Parts { kEncoder = 1, kDecoder = 2, kInference = 3, kTraining = 7 };
@@ -67,7 +67,7 @@ struct Model::Workspace {
     for (int w : c.encoder_layers) widest = std::max<size_t>(widest, w);
     for (int w : c.decoder_layers) widest = std::max<size_t>(widest, w);
     grad_a.resize(B * widest); grad_b.resize(B * widest);
-    d_head.resize(B * 2 * d); d_mean.resize(B * d); d_logvar.resize(B * d);
+    d_head.resize(B * 2 * d);
   }
 };
 
@@ -138,7 +138,7 @@ class Model::WorkspaceLease {
 
 // ---- forward passes -----------------------------------------------------------------
 
-void Model::forward_encoder(Workspace& ws, const float* x, int rows, int threads, bool mean_only) const {
+void Model::forward_encoder(Workspace& ws, const float* x, int rows, int threads, EncoderOutput output) const {
   const float* in = x;
   for (int i = 0; i < n_encoder_; i++) {
     const DenseView& L = layers_[i];
@@ -148,13 +148,13 @@ void Model::forward_encoder(Workspace& ws, const float* x, int rows, int threads
   }
   const DenseView& H = layers_[n_encoder_];
   const int d = config_.latent_dim;
-  if (mean_only) {
+  if (output == EncoderOutput::Mean) {
     // Only the mean half of the head: the first d of its 2d weight columns.
     dense_forward(ws.mean.data(), in, H.W, H.b, rows, H.in, d, threads, false, 2 * d);
     return;
   }
   dense_forward(ws.head.data(), in, H.W, H.b, rows, H.in, H.out, threads);
-  gaussian_head_forward(ws.mean.data(), ws.logvar.data(), ws.head.data(), rows, d);
+  if (output == EncoderOutput::MeanAndLogVar) gaussian_head_forward(ws.mean.data(), ws.logvar.data(), ws.head.data(), rows, d);
 }
 
 void Model::dense_hidden_forward(float* out, const float* in, const DenseView& L, int rows, int threads) const {
@@ -180,16 +180,16 @@ void Model::forward_decoder(Workspace& ws, const float* z, int rows, int threads
 int Model::train_step(const float* x, int rows, const float* eps, bool backward, LossSums* sums) {
   Workspace& ws = *train_ws_;
   const int threads = config_.threads, d = config_.latent_dim, n = config_.input_dim;
-  const int64_t nd = static_cast<int64_t>(rows) * d, nx = static_cast<int64_t>(rows) * n;
+  const int64_t nx = static_cast<int64_t>(rows) * n;
   ws.ensure(config_, rows, Workspace::kTraining);
 
   // Forward: encoder -> z = mean + sigma * eps -> decoder logits -> losses.
-  forward_encoder(ws, x, rows, threads);
-  reparameterize_forward(ws.z.data(), ws.mean.data(), ws.logvar.data(), eps, nd);
+  // The head split, reparameterization and KL run as one fused pass each way.
+  forward_encoder(ws, x, rows, threads, EncoderOutput::Head);
+  sums->kl = latent_forward_fused(ws.mean.data(), ws.logvar.data(), ws.z.data(), ws.head.data(), eps, rows, d);
   forward_decoder(ws, ws.z.data(), rows, threads);
   const float* logits = ws.decoder_out.back().data();
   const bool bernoulli = config_.likelihood == Likelihood::Bernoulli;
-  sums->kl = kl_forward(ws.mean.data(), ws.logvar.data(), nd);
   if (!backward) {
     sums->reconstruction = bernoulli ? bce_logits_forward(logits, x, nx) : gaussian_sse_forward(logits, x, nx);
     return 0;
@@ -221,11 +221,7 @@ int Model::train_step(const float* x, int rows, const float* eps, bool backward,
     std::swap(grad_in, grad_out);
   }
   // grad_out now holds dLoss/dz [rows, d].
-  std::fill(ws.d_mean.begin(), ws.d_mean.begin() + nd, 0.0f);
-  std::fill(ws.d_logvar.begin(), ws.d_logvar.begin() + nd, 0.0f);
-  reparameterize_backward(ws.d_mean.data(), ws.d_logvar.data(), grad_out, ws.logvar.data(), eps, nd);
-  kl_backward(ws.d_mean.data(), ws.d_logvar.data(), ws.mean.data(), ws.logvar.data(), config_.beta * scale, nd);
-  gaussian_head_backward(ws.d_head.data(), ws.d_mean.data(), ws.d_logvar.data(), rows, d);
+  latent_backward_fused(ws.d_head.data(), grad_out, ws.mean.data(), ws.logvar.data(), eps, config_.beta * scale, rows, d);
 
   grad_out = ws.d_head.data();
   for (int i = n_encoder_; i >= 0; i--) {
@@ -269,18 +265,20 @@ int Model::train_batches(const float* data, int64_t n_rows, int batch_size, int6
     const int64_t start = (first_batch + done) * batch_size;
     if (start >= n_rows) break;
     const int rows = static_cast<int>(std::min<int64_t>(batch_size, n_rows - start));
-    // Gathering the shuffled rows (memory-bound) and drawing the noise (one
-    // sequential RNG stream) are independent: run them side by side.
+    // Drawing the noise (one sequential RNG stream) and gathering the shuffled
+    // rows (memory-latency-bound) are independent: task 0 draws, tasks 1 and 2
+    // gather half the rows each, on whichever threads are free.
     auto prepare = [&](int task, int /*n_tasks*/) {
       if (task == 0) {
         train_rng_.fill_normal(batch_eps_.data(), static_cast<int64_t>(rows) * d);
         return;
       }
-      for (int r = 0; r < rows; r++)
+      const int half = rows / 2, begin = task == 1 ? 0 : half, end = task == 1 ? half : rows;
+      for (int r = begin; r < end; r++)
         std::memcpy(&batch_x_[static_cast<size_t>(r) * n], data + static_cast<int64_t>(permutation_[start + r]) * n,
                     sizeof(float) * n);
     };
-    ThreadPool::shared().parallel(2, config_.threads, prepare);
+    ThreadPool::shared().parallel(3, config_.threads, prepare);
 
     LossSums sums;
     train_step(batch_x_.data(), rows, batch_eps_.data(), true, &sums);
@@ -314,7 +312,8 @@ void Model::encode(const float* x, int64_t rows, float* mean, float* logvar) con
   for (int64_t start = 0; start < rows; start += kInferenceChunkRows) {
     const int chunk = static_cast<int>(std::min<int64_t>(kInferenceChunkRows, rows - start));
     ws.ensure(config_, chunk, Workspace::kEncoder);
-    forward_encoder(ws, x + start * n, chunk, config_.threads, logvar == nullptr);
+    forward_encoder(ws, x + start * n, chunk, config_.threads,
+                    logvar ? EncoderOutput::MeanAndLogVar : EncoderOutput::Mean);
     std::copy(ws.mean.begin(), ws.mean.begin() + static_cast<int64_t>(chunk) * d, mean + start * d);
     if (logvar) std::copy(ws.logvar.begin(), ws.logvar.begin() + static_cast<int64_t>(chunk) * d, logvar + start * d);
   }

@@ -102,8 +102,12 @@ class Model {
  private:
   struct Workspace;
   int train_step(const float* x, int rows, const float* eps, bool backward, LossSums* sums);
-  // mean_only skips the log-variance half of the head (encodeMean).
-  void forward_encoder(Workspace& ws, const float* x, int rows, int threads, bool mean_only = false) const;
+  // What forward_encoder leaves in the workspace: the mean only (encodeMean
+  // skips the log-variance half of the head), mean and log-variance, or just
+  // the raw head [rows, 2d] (training splits it in its fused latent pass).
+  enum class EncoderOutput { Mean, MeanAndLogVar, Head };
+  void forward_encoder(Workspace& ws, const float* x, int rows, int threads,
+                       EncoderOutput output = EncoderOutput::MeanAndLogVar) const;
   // grad *= f'(x) given out = f(x), in place, on the pool.
   void activation_backward_parallel(float* grad, const float* out, int64_t n) const;
   // A hidden layer: dense + activation (relu fused into the matrix multiply).

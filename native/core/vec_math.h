@@ -52,5 +52,18 @@ inline float log1p_unit(float e) {
 
 inline float abs(float x) { return x < 0.0f ? -x : x; }
 
+// e^x - 1 without cancellation near 0: a Taylor polynomial for |x| < 0.5
+// (truncation below 1e-7 relative), exp(x) - 1 elsewhere.
+inline float expm1(float x) {
+  float p = 1.0f / 5040.0f;
+  p = p * x + 1.0f / 720.0f;
+  p = p * x + 1.0f / 120.0f;
+  p = p * x + 1.0f / 24.0f;
+  p = p * x + 1.0f / 6.0f;
+  p = p * x + 0.5f;
+  const float small = (p * x) * x + x;
+  return abs(x) < 0.5f ? small : exp(x) - 1.0f;
+}
+
 }  // namespace vec_math
 }  // namespace vae
