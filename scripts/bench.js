@@ -47,6 +47,11 @@ async function timeInterleaved(fns, minSeconds = 0.1) {
   for (let r = 0; r < REPEATS + 2; r++) {
     const round = [];
     for (const fn of fns) {
+      // A quiet gap, then one untimed call: thread pools that spin after their
+      // last job (this library's and onnxruntime's) must not steal the cores
+      // from the next contestant.
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      await fn();
       let iterations = 0;
       const start = now();
       do { await fn(); iterations++; } while (now() - start < minSeconds);

@@ -237,6 +237,23 @@ describe('inference', () => {
   });
 });
 
+describe('inference weights', () => {
+  // Inference reads the weights prepacked; every change of the parameters must reach it.
+  test('encode, decode and evaluate follow fit() and setParameters()', async () => {
+    const a = small(), b = small();
+    const x = sliceRows(images, 0, 40), z = new Float32Array(40 * 4).map((_, i) => Math.sin(i));
+    const meanBefore = a.encodeMean(x), decodedBefore = a.decode(z);
+    await a.fit(sliceRows(images, 100, 400), { epochs: 1 });
+    expect(same(a.encodeMean(x), meanBefore)).toBe(false);
+    expect(same(a.decode(z), decodedBefore)).toBe(false);
+    b.encodeMean(x); // b packs its initial weights
+    b.setParameters(a.getParameters());
+    expect(same(b.encodeMean(x), a.encodeMean(x))).toBe(true);
+    expect(same(b.decode(z), a.decode(z))).toBe(true);
+    expect(b.evaluate(x)).toEqual(a.evaluate(x));
+  });
+});
+
 describe('model files', () => {
   test('save/load round trip gives identical outputs and identical continued training', async () => {
     const a = small();

@@ -144,7 +144,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     F32 src;
     if (!ensure_idle(info.Env()) || !get_f32(info, 0, "params", model_->param_count(), &src)) return info.Env().Undefined();
     if (!check_finite(info.Env(), "params", src.data, model_->param_count(), 1)) return info.Env().Undefined();
-    std::copy(src.data, src.data + model_->param_count(), model_->params());
+    std::copy(src.data, src.data + model_->param_count(), model_->mutable_params());
     return info.Env().Undefined();
   }
 

@@ -46,6 +46,13 @@ constexpr int kNC = 3072;  // packed B block columns: kKC*kNC*4 = 3.9 MB (L3)
 static_assert(kMC % kMR == 0 && kNC % kNR == 0, "blocks must hold whole panels");
 constexpr int kPackSlack = 8;  // floats pack_a may write past its block
 
+inline int round_up(int x, int multiple) { return (x + multiple - 1) / multiple * multiple; }
+inline int ceil_div(int x, int y) { return (x + y - 1) / y; }
+
+// Depth of the K blocks for a given K: balanced, so every block but the last
+// has this depth (e.g. K=784 -> 3 blocks of 262, not 320+320+144).
+inline int block_depth(int K) { return ceil_div(K, ceil_div(K, kKC)); }
+
 // A thread region with at most this many rows reads op(B) straight from memory
 // (when op(B) = B is row-major) instead of packing it: with so few rows, the
 // packed panel would be reused too few times to repay the copy (tiny batches).
@@ -101,6 +108,7 @@ struct Problem {
   const float* bias;
   bool relu;
   const float* relu_out;  // relu-backward mask, row stride ldc (or nullptr)
+  const PackedMatrix* packed_b;
 };
 
 // Rows [m0, m1) x columns [n0, n1) of C, computed by one thread.
@@ -366,8 +374,9 @@ inline void edge_tile(int kc, const float* a, long lda, const float* b, long b_s
 // One thread's region of C. packed_a holds kMC*kc floats, packed_b kc*round_up(nc, kNR).
 template <class Ops>
 inline void compute_region(const Problem& p, const Region& r, float* packed_a, float* packed_b) {
-  const bool pack_whole_b = !read_b_in_place(p.b, r.m1 - r.m0);
-  const bool a_in_place = read_a_in_place(p.a, pack_whole_b);
+  const bool prepacked_b = p.packed_b != nullptr;
+  const bool pack_whole_b = !prepacked_b && !read_b_in_place(p.b, r.m1 - r.m0);
+  const bool a_in_place = read_a_in_place(p.a, prepacked_b || pack_whole_b);
   const long lda = a_in_place ? p.a.ld : 0;
   for (int jc = r.n0; jc < r.n1; jc += kNC) {
     const int nc = std::min(kNC, r.n1 - jc);
@@ -385,7 +394,9 @@ inline void compute_region(const Problem& p, const Region& r, float* packed_a, f
       const float* bias = last_k ? p.bias : nullptr;
       const float* relu_out = last_k ? p.relu_out : nullptr;
 
-      if (pack_whole_b) {
+      if (prepacked_b) {
+        // nothing to pack
+      } else if (pack_whole_b) {
         pack_b<Ops>(p.b, pc, kc, jc, nc, packed_b);
       } else if (nc_full < nc) {
         pack_b<Ops>(p.b, pc, kc, jc + nc_full, nc - nc_full, packed_b);  // only the ragged panel
@@ -399,7 +410,10 @@ inline void compute_region(const Problem& p, const Region& r, float* packed_a, f
           const int nr = std::min(kNR, nc - jr);
           const float* b_panel;
           long b_stride;
-          if (pack_whole_b) {
+          if (prepacked_b) {
+            b_panel = p.packed_b->panel(pc, jc + jr);
+            b_stride = kNR;
+          } else if (pack_whole_b) {
             b_panel = packed_b + static_cast<long>(jr / kNR) * kc * kNR;
             b_stride = kNR;
           } else if (jr < nc_full) {
@@ -487,8 +501,6 @@ ThreadPackBuffers& thread_pack_buffers() {
   return buffers;
 }
 
-inline int round_up(int x, int multiple) { return (x + multiple - 1) / multiple * multiple; }
-inline int ceil_div(int x, int y) { return (x + y - 1) / y; }
 
 // Split the problem into a tm x tn grid of regions for `threads` threads,
 // choosing the grid that minimises per-thread cost in rough cycles: compute at
@@ -568,6 +580,42 @@ struct GemmJob {
 
 }  // namespace
 
+PackedMatrix::PackedMatrix(PackedMatrix&& other) noexcept
+    : data_(other.data_), capacity_(other.capacity_), K_(other.K_), N_(other.N_), kc_(other.kc_),
+      padded_n_(other.padded_n_) {
+  other.data_ = nullptr;
+  other.capacity_ = 0;
+}
+
+PackedMatrix::~PackedMatrix() {
+  if (data_) ::operator delete(data_, std::align_val_t(64));
+}
+
+void PackedMatrix::pack(const float* B, int ldb, Trans trans, int K, int N) {
+  const size_t floats = static_cast<size_t>(K) * round_up(N, kNR);
+  if (floats > capacity_) {
+    if (data_) ::operator delete(data_, std::align_val_t(64));
+    data_ = static_cast<float*>(::operator new(floats * sizeof(float), std::align_val_t(64)));
+    capacity_ = floats;
+  }
+  K_ = K;
+  N_ = N;
+  kc_ = block_depth(K);
+  padded_n_ = round_up(N, kNR);
+  // The K block starting at row pc holds its panels back to back: the same
+  // layout compute_region packs into, for every block at once. Copying only:
+  // the portable build gives the same bits as the AVX2 one.
+  const OperandView view{B, ldb, trans == Trans::T};
+  for (int pc = 0; pc < K; pc += kc_) {
+    pack_b<simd::PortableOps>(view, pc, std::min(kc_, K - pc), 0, N, data_ + static_cast<size_t>(pc) * padded_n_);
+  }
+}
+
+const float* PackedMatrix::panel(int k0, int col) const {
+  const int depth = std::min(kc_, K_ - k0);
+  return data_ + static_cast<size_t>(k0) * padded_n_ + static_cast<size_t>(col / kNR) * depth * kNR;
+}
+
 void sgemm(const GemmArgs& g, int threads, GemmBackend backend) {
   if (g.M <= 0 || g.N <= 0) return;
   if (g.K <= 0 || g.alpha == 0.0f) {
@@ -584,12 +632,15 @@ void sgemm(const GemmArgs& g, int threads, GemmBackend backend) {
   p.M = g.M;
   p.N = g.N;
   p.K = g.K;
-  p.kc = ceil_div(g.K, ceil_div(g.K, kKC));  // e.g. K=784 -> 3 blocks of 262, not 320+320+144
+  p.kc = block_depth(g.K);
   p.alpha = g.alpha;
   p.beta = g.beta;
   p.bias = g.bias;
   p.relu = g.act == GemmActivation::Relu;
   p.relu_out = g.relu_out;
+  // A packed B of another shape is ignored (B itself is then read).
+  const bool packed_fits = g.packed_b && g.packed_b->K() == g.K && g.packed_b->N() >= g.N;
+  p.packed_b = packed_fits ? g.packed_b : nullptr;
   job.avx2 = use_avx2(backend);
 
   ThreadPool& pool = ThreadPool::shared();

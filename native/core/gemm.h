@@ -5,10 +5,37 @@
 // Threads split M and N only (never K), so the result is bit-identical for any
 // thread count.
 #pragma once
+#include <cstddef>
 
 namespace vae {
 
 enum class Trans { N, T };
+
+// op(B) [K,N] packed once for many products with the same B (the weights at
+// inference): the panels sgemm would otherwise pack on every call. Repacking
+// a matrix of the same shape reuses the storage, so a reader never sees it
+// freed. Not copyable; 64-byte aligned.
+class PackedMatrix {
+ public:
+  PackedMatrix() = default;
+  PackedMatrix(const PackedMatrix&) = delete;
+  PackedMatrix& operator=(const PackedMatrix&) = delete;
+  PackedMatrix(PackedMatrix&& other) noexcept;
+  ~PackedMatrix();
+
+  // Packs op(B) (row stride ldb) of K x N.
+  void pack(const float* B, int ldb, Trans trans, int K, int N);
+  int K() const { return K_; }
+  int N() const { return N_; }
+  // The kNR-wide column panel starting at column col of the K block starting
+  // at row k0: [block depth][kNR] floats.
+  const float* panel(int k0, int col) const;
+
+ private:
+  float* data_ = nullptr;
+  size_t capacity_ = 0;
+  int K_ = 0, N_ = 0, kc_ = 0, padded_n_ = 0;
+};
 enum class GemmBackend { Auto, Scalar, Avx2 };
 
 // Optional elementwise function applied to C after the bias (fused epilogue).
@@ -31,6 +58,10 @@ struct GemmArgs {
   // same shape and row stride as C). Turns dout * W^T into the input gradient
   // of the layer before, without another pass over it.
   const float* relu_out = nullptr;
+  // op(B) already packed, read instead of B when its K is the product's K and
+  // its N at least the product's N (the first N columns are used); B must
+  // still describe the same matrix (the reference and mismatches read it).
+  const PackedMatrix* packed_b = nullptr;
 };
 
 // Multi-threaded on the shared pool with at most `threads` threads (small

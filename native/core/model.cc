@@ -104,6 +104,7 @@ Model::Model(const ModelConfig& config) : config_(config) {
       L.W[i] = static_cast<float>((2.0 * init.uniform_open0() - 1.0) * bound);
     for (int j = 0; j < L.out; j++) L.b[j] = static_cast<float>((2.0 * init.uniform_open0() - 1.0) * bound);
   }
+  packed_.resize(layers_.size());
   train_rng_.reseed(config_.seed ^ 0x5DEECE66DULL);
   train_ws_ = new Workspace();
 }
@@ -138,41 +139,57 @@ class Model::WorkspaceLease {
 
 // ---- forward passes -----------------------------------------------------------------
 
-void Model::forward_encoder(Workspace& ws, const float* x, int rows, int threads, EncoderOutput output) const {
+void Model::forward_encoder(Workspace& ws, const float* x, int rows, int threads, const PackedLayers* packed,
+                            EncoderOutput output) const {
+  auto packed_w = [&](int layer) { return packed ? &(*packed)[layer] : nullptr; };
   const float* in = x;
   for (int i = 0; i < n_encoder_; i++) {
     const DenseView& L = layers_[i];
     float* out = ws.encoder_out[i].data();
-    dense_hidden_forward(out, in, L, rows, threads);
+    dense_hidden_forward(out, in, L, rows, threads, packed_w(i));
     in = out;
   }
   const DenseView& H = layers_[n_encoder_];
   const int d = config_.latent_dim;
   if (output == EncoderOutput::Mean) {
     // Only the mean half of the head: the first d of its 2d weight columns.
-    dense_forward(ws.mean.data(), in, H.W, H.b, rows, H.in, d, threads, false, 2 * d);
+    dense_forward(ws.mean.data(), in, H.W, H.b, rows, H.in, d, threads, false, 2 * d, packed_w(n_encoder_));
     return;
   }
-  dense_forward(ws.head.data(), in, H.W, H.b, rows, H.in, H.out, threads);
+  dense_forward(ws.head.data(), in, H.W, H.b, rows, H.in, H.out, threads, false, 0, packed_w(n_encoder_));
   if (output == EncoderOutput::MeanAndLogVar) gaussian_head_forward(ws.mean.data(), ws.logvar.data(), ws.head.data(), rows, d);
 }
 
-void Model::dense_hidden_forward(float* out, const float* in, const DenseView& L, int rows, int threads) const {
+void Model::dense_hidden_forward(float* out, const float* in, const DenseView& L, int rows, int threads,
+                                 const PackedMatrix* packed) const {
   const bool relu = config_.activation == Activation::Relu;
-  dense_forward(out, in, L.W, L.b, rows, L.in, L.out, threads, relu);
+  dense_forward(out, in, L.W, L.b, rows, L.in, L.out, threads, relu, 0, packed);
   if (!relu) activation_forward(config_.activation, out, out, static_cast<int64_t>(rows) * L.out);
 }
 
-void Model::forward_decoder(Workspace& ws, const float* z, int rows, int threads) const {
+void Model::forward_decoder(Workspace& ws, const float* z, int rows, int threads, const PackedLayers* packed) const {
   const float* in = z;
   const int n_decoder = static_cast<int>(ws.decoder_out.size());
   for (int j = 0; j < n_decoder; j++) {
-    const DenseView& L = layers_[n_encoder_ + 1 + j];
+    const int li = n_encoder_ + 1 + j;
+    const DenseView& L = layers_[li];
+    const PackedMatrix* packed_w = packed ? &(*packed)[li] : nullptr;
     float* out = ws.decoder_out[j].data();
-    if (j + 1 < n_decoder) dense_hidden_forward(out, in, L, rows, threads);
-    else dense_forward(out, in, L.W, L.b, rows, L.in, L.out, threads);
+    if (j + 1 < n_decoder) dense_hidden_forward(out, in, L, rows, threads, packed_w);
+    else dense_forward(out, in, L.W, L.b, rows, L.in, L.out, threads, false, 0, packed_w);
     in = out;
   }
+}
+
+const Model::PackedLayers& Model::packed_weights() const {
+  std::lock_guard<std::mutex> lock(packed_mutex_);
+  const uint64_t version = params_version_.load();
+  if (packed_version_ != version) {
+    // Same shapes every time, so each PackedMatrix reuses its storage.
+    for (size_t i = 0; i < layers_.size(); i++) packed_[i].pack(layers_[i].W, layers_[i].out, Trans::N, layers_[i].in, layers_[i].out);
+    packed_version_ = version;
+  }
+  return packed_;
 }
 
 // ---- training ---------------------------------------------------------------------------
@@ -185,9 +202,9 @@ int Model::train_step(const float* x, int rows, const float* eps, bool backward,
 
   // Forward: encoder -> z = mean + sigma * eps -> decoder logits -> losses.
   // The head split, reparameterization and KL run as one fused pass each way.
-  forward_encoder(ws, x, rows, threads, EncoderOutput::Head);
+  forward_encoder(ws, x, rows, threads, nullptr, EncoderOutput::Head);
   sums->kl = latent_forward_fused(ws.mean.data(), ws.logvar.data(), ws.z.data(), ws.head.data(), eps, rows, d);
-  forward_decoder(ws, ws.z.data(), rows, threads);
+  forward_decoder(ws, ws.z.data(), rows, threads, nullptr);
   const float* logits = ws.decoder_out.back().data();
   const bool bernoulli = config_.likelihood == Likelihood::Bernoulli;
   if (!backward) {
@@ -257,6 +274,7 @@ int Model::train_batches(const float* data, int64_t n_rows, int batch_size, int6
     return -1;
   }
   const int n = config_.input_dim, d = config_.latent_dim;
+  params_version_++;  // the optimizer rewrites the parameters: repack for inference
   batch_x_.resize(static_cast<size_t>(batch_size) * n);
   batch_eps_.resize(static_cast<size_t>(batch_size) * d);
   int done = 0;
@@ -307,12 +325,13 @@ LossSums Model::loss_and_gradients(const float* x, int rows, const float* eps, f
 
 void Model::encode(const float* x, int64_t rows, float* mean, float* logvar) const {
   WorkspaceLease lease(*this);
+  const PackedLayers& packed = packed_weights();
   Workspace& ws = *lease;
   const int d = config_.latent_dim, n = config_.input_dim;
   for (int64_t start = 0; start < rows; start += kInferenceChunkRows) {
     const int chunk = static_cast<int>(std::min<int64_t>(kInferenceChunkRows, rows - start));
     ws.ensure(config_, chunk, Workspace::kEncoder);
-    forward_encoder(ws, x + start * n, chunk, config_.threads,
+    forward_encoder(ws, x + start * n, chunk, config_.threads, &packed,
                     logvar ? EncoderOutput::MeanAndLogVar : EncoderOutput::Mean);
     std::copy(ws.mean.begin(), ws.mean.begin() + static_cast<int64_t>(chunk) * d, mean + start * d);
     if (logvar) std::copy(ws.logvar.begin(), ws.logvar.begin() + static_cast<int64_t>(chunk) * d, logvar + start * d);
@@ -321,12 +340,13 @@ void Model::encode(const float* x, int64_t rows, float* mean, float* logvar) con
 
 void Model::decode(const float* z, int64_t rows, float* out) const {
   WorkspaceLease lease(*this);
+  const PackedLayers& packed = packed_weights();
   Workspace& ws = *lease;
   const int d = config_.latent_dim, n = config_.input_dim;
   for (int64_t start = 0; start < rows; start += kInferenceChunkRows) {
     const int chunk = static_cast<int>(std::min<int64_t>(kInferenceChunkRows, rows - start));
     ws.ensure(config_, chunk, Workspace::kDecoder);
-    forward_decoder(ws, z + start * d, chunk, config_.threads);
+    forward_decoder(ws, z + start * d, chunk, config_.threads, &packed);
     float* dst = out + start * n;
     std::copy(ws.decoder_out.back().begin(), ws.decoder_out.back().begin() + static_cast<int64_t>(chunk) * n, dst);
     if (config_.likelihood == Likelihood::Bernoulli) sigmoid_inplace(dst, static_cast<int64_t>(chunk) * n);
@@ -335,16 +355,17 @@ void Model::decode(const float* z, int64_t rows, float* out) const {
 
 void Model::reconstruct(const float* x, int64_t rows, const float* eps, float* out) const {
   WorkspaceLease lease(*this);
+  const PackedLayers& packed = packed_weights();
   Workspace& ws = *lease;
   const int d = config_.latent_dim, n = config_.input_dim;
   for (int64_t start = 0; start < rows; start += kInferenceChunkRows) {
     const int chunk = static_cast<int>(std::min<int64_t>(kInferenceChunkRows, rows - start));
     const int64_t nd = static_cast<int64_t>(chunk) * d;
     ws.ensure(config_, chunk, Workspace::kInference);
-    forward_encoder(ws, x + start * n, chunk, config_.threads);
+    forward_encoder(ws, x + start * n, chunk, config_.threads, &packed);
     if (eps) reparameterize_forward(ws.z.data(), ws.mean.data(), ws.logvar.data(), eps + start * d, nd);
     else std::copy(ws.mean.begin(), ws.mean.begin() + nd, ws.z.begin());
-    forward_decoder(ws, ws.z.data(), chunk, config_.threads);
+    forward_decoder(ws, ws.z.data(), chunk, config_.threads, &packed);
     float* dst = out + start * n;
     std::copy(ws.decoder_out.back().begin(), ws.decoder_out.back().begin() + static_cast<int64_t>(chunk) * n, dst);
     if (config_.likelihood == Likelihood::Bernoulli) sigmoid_inplace(dst, static_cast<int64_t>(chunk) * n);
@@ -353,6 +374,7 @@ void Model::reconstruct(const float* x, int64_t rows, const float* eps, float* o
 
 LossSums Model::evaluate(const float* x, int64_t rows, uint64_t seed) const {
   WorkspaceLease lease(*this);
+  const PackedLayers& packed = packed_weights();
   Workspace& ws = *lease;
   Rng rng(seed);
   LossSums total;
@@ -365,9 +387,9 @@ LossSums Model::evaluate(const float* x, int64_t rows, uint64_t seed) const {
     eps.resize(nd);
     rng.fill_normal(eps.data(), nd);
     const float* xs = x + start * n;
-    forward_encoder(ws, xs, chunk, config_.threads);
+    forward_encoder(ws, xs, chunk, config_.threads, &packed);
     reparameterize_forward(ws.z.data(), ws.mean.data(), ws.logvar.data(), eps.data(), nd);
-    forward_decoder(ws, ws.z.data(), chunk, config_.threads);
+    forward_decoder(ws, ws.z.data(), chunk, config_.threads, &packed);
     const float* logits = ws.decoder_out.back().data();
     total.reconstruction += config_.likelihood == Likelihood::Bernoulli ? bce_logits_forward(logits, xs, nx)
                                                                          : gaussian_sse_forward(logits, xs, nx);
@@ -378,6 +400,7 @@ LossSums Model::evaluate(const float* x, int64_t rows, uint64_t seed) const {
 
 double Model::log_likelihood(const float* x, int64_t rows, int samples, uint64_t seed) const {
   WorkspaceLease lease(*this);
+  const PackedLayers& packed = packed_weights();
   Workspace& ws = *lease;
   Rng rng(seed);
   const int d = config_.latent_dim, n = config_.input_dim;
@@ -390,7 +413,7 @@ double Model::log_likelihood(const float* x, int64_t rows, int samples, uint64_t
     const int64_t nd = static_cast<int64_t>(chunk) * d;
     const float* xs = x + start * n;
     ws.ensure(config_, chunk, Workspace::kInference);
-    forward_encoder(ws, xs, chunk, config_.threads);
+    forward_encoder(ws, xs, chunk, config_.threads, &packed);
     mean.assign(ws.mean.begin(), ws.mean.begin() + nd);
     logvar.assign(ws.logvar.begin(), ws.logvar.begin() + nd);
     eps.resize(nd);
@@ -398,7 +421,7 @@ double Model::log_likelihood(const float* x, int64_t rows, int samples, uint64_t
     for (int k = 0; k < samples; k++) {
       rng.fill_normal(eps.data(), nd);
       reparameterize_forward(ws.z.data(), mean.data(), logvar.data(), eps.data(), nd);
-      forward_decoder(ws, ws.z.data(), chunk, config_.threads);
+      forward_decoder(ws, ws.z.data(), chunk, config_.threads, &packed);
       const float* logits = ws.decoder_out.back().data();
       for (int r = 0; r < chunk; r++) {
         const float* xr = xs + static_cast<int64_t>(r) * n;

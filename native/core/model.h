@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/gemm.h"
 #include "core/ops.h"
 #include "core/rng.h"
 
@@ -55,8 +56,12 @@ class Model {
   int64_t param_count() const { return static_cast<int64_t>(params_.size()); }
 
   // ---- parameters and optimizer state (one contiguous block each) ----------
-  float* params() { return params_.data(); }
   const float* params() const { return params_.data(); }
+  // For writing the parameters: marks the packed inference weights stale.
+  float* mutable_params() {
+    params_version_++;
+    return params_.data();
+  }
   float* adam_m() { return adam_m_.data(); }
   float* adam_v() { return adam_v_.data(); }
   int64_t& adam_step() { return adam_step_; }
@@ -106,13 +111,21 @@ class Model {
   // skips the log-variance half of the head), mean and log-variance, or just
   // the raw head [rows, 2d] (training splits it in its fused latent pass).
   enum class EncoderOutput { Mean, MeanAndLogVar, Head };
-  void forward_encoder(Workspace& ws, const float* x, int rows, int threads,
+  // packed: the layers' weights prepacked for inference (packed_weights()),
+  // or nullptr to read them directly (training, where they change every step).
+  using PackedLayers = std::vector<PackedMatrix>;
+  void forward_encoder(Workspace& ws, const float* x, int rows, int threads, const PackedLayers* packed,
                        EncoderOutput output = EncoderOutput::MeanAndLogVar) const;
   // grad *= f'(x) given out = f(x), in place, on the pool.
   void activation_backward_parallel(float* grad, const float* out, int64_t n) const;
   // A hidden layer: dense + activation (relu fused into the matrix multiply).
-  void dense_hidden_forward(float* out, const float* in, const DenseView& L, int rows, int threads) const;
-  void forward_decoder(Workspace& ws, const float* z, int rows, int threads) const;
+  void dense_hidden_forward(float* out, const float* in, const DenseView& L, int rows, int threads,
+                            const PackedMatrix* packed) const;
+  void forward_decoder(Workspace& ws, const float* z, int rows, int threads, const PackedLayers* packed) const;
+  // The weights of every layer packed for the matrix multiply, repacked
+  // first if the parameters changed since (inference reuses them call after
+  // call, as onnxruntime prepacks its initializers).
+  const PackedLayers& packed_weights() const;
 
   ModelConfig config_;
   std::vector<float> params_, grads_, adam_m_, adam_v_;
@@ -129,6 +142,12 @@ class Model {
   mutable std::mutex inference_ws_mutex_;
   mutable std::vector<Workspace*> inference_ws_;
   std::vector<float> batch_x_, batch_eps_;
+  // Prepacked inference weights, one per layer, valid while packed_version_
+  // equals params_version_ (bumped by every write to the parameters).
+  std::atomic<uint64_t> params_version_{0};
+  mutable std::mutex packed_mutex_;
+  mutable PackedLayers packed_;
+  mutable uint64_t packed_version_ = ~uint64_t{0};
 
  public:
   ~Model();

@@ -13,7 +13,7 @@ namespace vae {
 // ---- dense ------------------------------------------------------------------
 
 void dense_forward(float* out, const float* in, const float* W, const float* b, int B, int K, int N,
-                   int threads, bool relu, int ldw) {
+                   int threads, bool relu, int ldw, const PackedMatrix* packed_w) {
   GemmArgs g;
   g.M = B; g.N = N; g.K = K;
   g.A = in; g.lda = K;
@@ -22,6 +22,7 @@ void dense_forward(float* out, const float* in, const float* W, const float* b, 
   g.C = out; g.ldc = N;
   g.bias = b;
   g.act = relu ? GemmActivation::Relu : GemmActivation::None;
+  g.packed_b = packed_w;
   sgemm(g, threads);
 }
 

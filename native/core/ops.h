@@ -8,6 +8,8 @@
 
 namespace vae {
 
+class PackedMatrix;
+
 enum class Activation : int { Relu = 0, LeakyRelu = 1, Tanh = 2, Sigmoid = 3, Softplus = 4 };
 constexpr float kLeakySlope = 0.01f;
 
@@ -15,8 +17,9 @@ constexpr float kLeakySlope = 0.01f;
 // out [B,N], in [B,K], W [K,N] with row stride ldw (0 means N; a larger stride
 // reads the first N columns of a wider matrix), b [N]. With relu, the bias and
 // relu are applied in the matrix multiply's epilogue (one pass over out).
+// packed_w: W prepacked for the matrix multiply (or nullptr).
 void dense_forward(float* out, const float* in, const float* W, const float* b, int B, int K, int N,
-                   int threads, bool relu = false, int ldw = 0);
+                   int threads, bool relu = false, int ldw = 0, const PackedMatrix* packed_w = nullptr);
 // din [B,K] (overwritten; nullptr to skip), dW [K,N] (+=), db [N] (+=),
 // dout [B,N], in [B,K], W [K,N]. accumulate = false overwrites dW and db
 // instead, which saves zeroing the gradient block when each layer's gradient
