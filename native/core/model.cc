@@ -284,14 +284,15 @@ int Model::train_batches(const float* data, int64_t n_rows, int batch_size, int6
     if (start >= n_rows) break;
     const int rows = static_cast<int>(std::min<int64_t>(batch_size, n_rows - start));
     // Drawing the noise (one sequential RNG stream) and gathering the shuffled
-    // rows (memory-latency-bound) are independent: task 0 draws, tasks 1 and 2
-    // gather half the rows each, on whichever threads are free.
+    // rows (memory-latency-bound) are independent: task 2 draws, tasks 1 and 0
+    // gather half the rows each, on whichever threads are free. The pool hands
+    // out the highest task first, so the one serial piece starts at once.
     auto prepare = [&](int task, int /*n_tasks*/) {
-      if (task == 0) {
+      if (task == 2) {
         train_rng_.fill_normal(batch_eps_.data(), static_cast<int64_t>(rows) * d);
         return;
       }
-      const int half = rows / 2, begin = task == 1 ? 0 : half, end = task == 1 ? half : rows;
+      const int half = rows / 2, begin = task == 0 ? 0 : half, end = task == 0 ? half : rows;
       for (int r = begin; r < end; r++)
         std::memcpy(&batch_x_[static_cast<size_t>(r) * n], data + static_cast<int64_t>(permutation_[start + r]) * n,
                     sizeof(float) * n);
