@@ -252,34 +252,20 @@ inline void micro_kernel(int kc, const float* a, long lda, const float* b, long 
       for (int v = 0; v < kPassVecs; ++v) acc[i][v] = Ops::zero();
     }
 
+    // In place, row i's k-th value is at a[i * lda + k]: Rows sequential
+    // streams, one cache line per 16 k per row, as cheap to read as a packed
+    // panel without the copy.
+    const float* rows[Rows];
+    for (int i = 0; i < Rows; ++i) rows[i] = a + i * lda;
     const float* bp = b + v0 * L;
-    if (kPackedA) {
-      const float* ap = a;
-      for (int k = 0; k < kc; ++k) {
-        Vec bv[kPassVecs];
-        for (int v = 0; v < kPassVecs; ++v) bv[v] = Ops::load(bp + v * L);
-        for (int i = 0; i < Rows; ++i) {
-          const Vec ai = Ops::broadcast(ap[i]);
-          for (int v = 0; v < kPassVecs; ++v) acc[i][v] = Ops::fma(ai, bv[v], acc[i][v]);
-        }
-        ap += kMR;
-        bp += b_stride;
+    for (int k = 0; k < kc; ++k) {
+      Vec bv[kPassVecs];
+      for (int v = 0; v < kPassVecs; ++v) bv[v] = Ops::load(bp + v * L);
+      for (int i = 0; i < Rows; ++i) {
+        const Vec ai = Ops::broadcast(kPackedA ? a[k * kMR + i] : rows[i][k]);
+        for (int v = 0; v < kPassVecs; ++v) acc[i][v] = Ops::fma(ai, bv[v], acc[i][v]);
       }
-    } else {
-      // Row i's k-th value at a[i * lda + k]: Rows sequential streams, one
-      // cache line per 16 k per row, so the rows read in place cost no more
-      // than a packed panel and save the copy.
-      const float* rows[Rows];
-      for (int i = 0; i < Rows; ++i) rows[i] = a + i * lda;
-      for (int k = 0; k < kc; ++k) {
-        Vec bv[kPassVecs];
-        for (int v = 0; v < kPassVecs; ++v) bv[v] = Ops::load(bp + v * L);
-        for (int i = 0; i < Rows; ++i) {
-          const Vec ai = Ops::broadcast(rows[i][k]);
-          for (int v = 0; v < kPassVecs; ++v) acc[i][v] = Ops::fma(ai, bv[v], acc[i][v]);
-        }
-        bp += b_stride;
-      }
+      bp += b_stride;
     }
 
     for (int i = 0; i < Rows; ++i) {
