@@ -36,6 +36,7 @@ class PackedMatrix {
   size_t capacity_ = 0;
   int K_ = 0, N_ = 0, kc_ = 0, padded_n_ = 0;
 };
+
 enum class GemmBackend { Auto, Scalar, Avx2 };
 
 // Optional elementwise function applied to C after the bias (fused epilogue).
