@@ -97,6 +97,9 @@ async function main() {
       { name: `dh = dY W4^T (${B}x784 . 784x400)`, ta: 0, tb: 1, M: B, N: 400, K: 784 },
       { name: `dW1 = x^T dH (784x${B} . ${B}x400)`, ta: 1, tb: 0, M: 784, N: 400, K: B },
       { name: `dW2 = h^T dHead (400x${B} . ${B}x40)`, ta: 1, tb: 0, M: 400, N: 40, K: B },
+      { name: `dh1 = dHead W2^T (${B}x40 . 40x400)`, ta: 0, tb: 1, M: B, N: 400, K: 40 },
+      { name: `dW3 = z^T dH3 (20x${B} . ${B}x400)`, ta: 1, tb: 0, M: 20, N: 400, K: B },
+      { name: `dz = dH3 W3^T (${B}x400 . 400x20)`, ta: 0, tb: 1, M: B, N: 20, K: 400 },
     );
   results.gemm = [];
   const gemmRows = [];
