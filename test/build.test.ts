@@ -5,6 +5,7 @@ import { join } from 'path';
 
 const root = join(__dirname, '..');
 const cmakeBinary = join(root, 'build-cmake', 'Release', 'vae_native.node');
+const debugBinary = join(root, 'build-cmake-debug', 'Debug', 'vae_native.node');
 
 // Encodes a fixed input with the addon at VAE_NODE_BINARY (or the default) in a fresh process.
 function encodeWith(binary: string | undefined): string {
@@ -29,6 +30,32 @@ test('the cmake-js build loads and computes what the node-gyp build computes', (
     return;
   }
   expect(encodeWith(cmakeBinary)).toBe(encodeWith(undefined));
+});
+
+test('the -O0 debug build (as used for sanitizers) computes what the release build does', () => {
+  if (!existsSync(debugBinary)) {
+    if (process.env.CI) throw new Error(`${debugBinary} is missing: CI must run npm run build:cmake:debug`);
+    console.warn('skipped: no debug build (npm run build:cmake:debug)');
+    return;
+  }
+  // Without optimisation nothing is inlined unless forced: the SIMD kernels must still be
+  // right (they once exchanged AVX2 vectors with default-target code there and computed garbage).
+  const script = `
+    const { ops, cpuInfo } = require(${JSON.stringify(join(root, 'dist', 'native', 'binding'))}).loadBinding();
+    const rnd = (n, s) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898 + s) / 2);
+    let worst = 0;
+    for (const [ta, tb, M, N, K] of [[0, 1, 5, 20, 400], [0, 0, 37, 40, 30], [1, 0, 13, 17, 64]]) {
+      const A = rnd(M * K, 1), B = rnd(K * N, 2), bias = rnd(N, 3), mask = rnd(M * N, 4);
+      const run = (backend) => { const C = new Float32Array(M * N); ops.sgemm(ta, tb, M, N, K, 1, A, ta ? M : K, B, tb ? K : N, 0, C, N, 2, backend, bias, 1, mask); return C; };
+      const want = run(3);
+      for (const backend of cpuInfo().avx2Fma ? [1, 2] : [1]) worst = Math.max(worst, ...run(backend).map((v, i) => Math.abs(v - want[i])));
+    }
+    process.stdout.write(String(worst));`;
+  const out = spawnSync(process.execPath, ['-e', script], { env: { ...process.env, VAE_NODE_BINARY: debugBinary }, encoding: 'utf8' });
+  expect(out.stderr).toBe('');
+  expect(Number(out.stdout)).toBeLessThan(1e-4);
+  const release = JSON.parse(encodeWith(undefined)) as number[], debug = JSON.parse(encodeWith(debugBinary)) as number[];
+  expect(Math.max(...debug.map((v, i) => Math.abs(v - release[i])))).toBeLessThan(1e-5);
 });
 
 test('a missing addon gives one error listing what was tried and how to rebuild', () => {

@@ -20,7 +20,8 @@ constexpr int kChains = 12;
 constexpr long kItersPerRound = 1 << 16;  // FMAs per chain between clock checks
 
 // The AVX2 instantiation passes __m256 by value between default-target
-// template bodies (-Wpsabi note); flatten inlines them all into the AVX2 entry.
+// template bodies (-Wpsabi note), so they must be inlined into the AVX2 entry:
+// always_inline (VAE_INLINE), because flatten alone does nothing at -O0.
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wpsabi"  // to the end of this file: GCC reports it at end of TU
 #endif
@@ -28,7 +29,7 @@ constexpr long kItersPerRound = 1 << 16;  // FMAs per chain between clock checks
 // Runs kItersPerRound FMAs on each of kChains vectors; returns a value derived
 // from all chains so the work cannot be optimised away.
 template <class Ops>
-inline float fma_round(float seed) {
+VAE_INLINE float fma_round(float seed) {
   using Vec = typename Ops::Vec;
   Vec acc[kChains];
   for (int c = 0; c < kChains; ++c) acc[c] = Ops::broadcast(seed + 0.001f * c);

@@ -117,8 +117,10 @@ struct Region {
 };
 
 // GCC notes that the default-target template bodies below pass __m256 by value
-// (-Wpsabi). Those bodies are never emitted on their own: flatten inlines them
-// into the AVX2 entry point, so the note does not apply.
+// (-Wpsabi). Those bodies are never emitted on their own: they are
+// always_inline (VAE_INLINE) into the AVX2 entry points, so the note does not
+// apply. (flatten alone is not enough: at -O0 it inlines nothing, and a
+// default-target body taking __m256 from AVX2 code computes garbage.)
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wpsabi"  // to the end of this file: GCC reports it at end of TU
 #endif
@@ -129,7 +131,7 @@ struct Region {
 // op(A)[i0:i0+mc, p0:p0+kc] -> dst[ceil(mc/kMR)][kc][kMR], rows past mc zeroed.
 // May write up to kPackSlack floats past the packed block (scratch lanes).
 template <class Ops>
-inline void pack_a(const OperandView& A, int i0, int mc, int p0, int kc, float* dst) {
+VAE_INLINE void pack_a(const OperandView& A, int i0, int mc, int p0, int kc, float* dst) {
   for (int ip = 0; ip < mc; ip += kMR) {
     const int mr = std::min(kMR, mc - ip);
     if (!A.trans) {
@@ -177,7 +179,7 @@ inline void pack_a(const OperandView& A, int i0, int mc, int p0, int kc, float* 
 
 // op(B)[p0:p0+kc, j0:j0+nc] -> dst[ceil(nc/kNR)][kc][kNR], columns past nc zeroed.
 template <class Ops>
-inline void pack_b(const OperandView& B, int p0, int kc, int j0, int nc, float* dst) {
+VAE_INLINE void pack_b(const OperandView& B, int p0, int kc, int j0, int nc, float* dst) {
   for (int jp = 0; jp < nc; jp += kNR) {
     const int nr = std::min(kNR, nc - jp);
     if (!B.trans) {
@@ -225,7 +227,7 @@ inline void pack_b(const OperandView& B, int p0, int kc, int j0, int nc, float* 
 // Rows < kMR serves the ragged bottom edge without wasted FMAs (tiny batches).
 // Each element's arithmetic does not depend on Rows, so edges stay bit-identical.
 template <class Ops, int Rows, bool kPackedA>
-inline void micro_kernel(int kc, const float* a, long lda, const float* b, long b_stride, float* c,
+VAE_INLINE void micro_kernel(int kc, const float* a, long lda, const float* b, long b_stride, float* c,
                          long ldc, const Epilogue& e, const float* bias, const float* mask) {
   using Vec = typename Ops::Vec;
   constexpr int L = Ops::kLanes;
@@ -315,7 +317,7 @@ VAE_TARGET_AVX2 VAE_FLATTEN VAE_NOINLINE void run_tile(simd::Avx2Ops, int kc, co
 
 // A tile of mr (1..kMR) full-width rows; lda as in micro_kernel.
 template <class Ops>
-inline void rows_tile(int mr, int kc, const float* a, long lda, const float* b, long b_stride,
+VAE_INLINE void rows_tile(int mr, int kc, const float* a, long lda, const float* b, long b_stride,
                       float* c, long ldc, const Epilogue& e, const float* bias, const float* mask) {
   static_assert(kMR == 6, "update the switch below");
   switch (mr) {
@@ -331,7 +333,7 @@ inline void rows_tile(int mr, int kc, const float* a, long lda, const float* b, 
 // Ragged right edge (nr < kNR): run the same kernel on a scratch tile so the
 // arithmetic per element is identical to a full tile.
 template <class Ops>
-inline void edge_tile(int kc, const float* a, long lda, const float* b, long b_stride, float* c,
+VAE_INLINE void edge_tile(int kc, const float* a, long lda, const float* b, long b_stride, float* c,
                       long ldc, int mr, int nr, const Epilogue& e, const float* bias,
                       const float* mask) {
   alignas(64) float tile[kMR * kNR];
@@ -359,7 +361,7 @@ inline void edge_tile(int kc, const float* a, long lda, const float* b, long b_s
 
 // One thread's region of C. packed_a holds kMC*kc floats, packed_b kc*round_up(nc, kNR).
 template <class Ops>
-inline void compute_region(const Problem& p, const Region& r, float* packed_a, float* packed_b) {
+VAE_INLINE void compute_region(const Problem& p, const Region& r, float* packed_a, float* packed_b) {
   const bool prepacked_b = p.packed_b != nullptr;
   const bool pack_whole_b = !prepacked_b && !read_b_in_place(p.b, r.m1 - r.m0);
   const bool a_in_place = read_a_in_place(p.a, prepacked_b || pack_whole_b);

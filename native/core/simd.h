@@ -9,8 +9,12 @@
 // that target, therefore a backend entry point must be marked
 //   VAE_TARGET_AVX2 VAE_FLATTEN
 // which inlines the whole (default-target) template body into the AVX2 entry,
-// where the AVX2 ops are then legal. Only call Avx2Ops from such entry points,
-// and only after checking cpu_has_avx2_fma().
+// where the AVX2 ops are then legal. Every template body that handles Vec
+// values must itself be VAE_INLINE (always_inline): flatten does nothing at
+// -O0 (debug and sanitizer builds), and a default-target body exchanging
+// __m256 values with AVX2 code uses another calling convention and computes
+// garbage. Only call Avx2Ops from such entry points, and only after checking
+// cpu_has_avx2_fma().
 #pragma once
 
 // Define VAE_NO_X86_SIMD to build only the portable kernels (as on non-x86).
