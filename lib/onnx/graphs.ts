@@ -11,9 +11,7 @@ export function buildGraph(kind: OnnxGraphKind, config: VaeConfig, weights: VaeW
   const { inputDim, latentDim } = config;
   switch (kind) {
     case 'encoder': {
-      const h = encoderTrunk(g, g.input('x', inputDim), config, weights);
-      g.dense(h, headColumns(weights.head, 0, latentDim), 'head.mean', 'mean');
-      g.dense(h, headColumns(weights.head, latentDim, latentDim), 'head.logVar', 'logVar');
+      gaussianHead(g, encoderTrunk(g, g.input('x', inputDim), config, weights), weights, latentDim);
       g.output('mean', latentDim);
       g.output('logVar', latentDim);
       break;
@@ -32,8 +30,7 @@ export function buildGraph(kind: OnnxGraphKind, config: VaeConfig, weights: VaeW
     case 'reconstruct': {
       const h = encoderTrunk(g, g.input('x', inputDim), config, weights);
       const eps = g.input('eps', latentDim);
-      const mean = g.dense(h, headColumns(weights.head, 0, latentDim), 'head.mean', 'mean');
-      const logVar = g.dense(h, headColumns(weights.head, latentDim, latentDim), 'head.logVar', 'logVar');
+      const { mean, logVar } = gaussianHead(g, h, weights, latentDim);
       // The reparameterisation z = mean + exp(logVar / 2) * eps.
       const half = g.initializer('half', [], new Float32Array([0.5]));
       const std = g.node('Exp', [g.node('Mul', [logVar, half], ['halfLogVar'])], ['std']);
@@ -70,6 +67,14 @@ function decoder(g: GraphBuilder, z: string, config: VaeConfig, weights: VaeWeig
   } else {
     g.dense(h, weights.decoder[last], `decoder.${last}`, 'xHat');
   }
+}
+
+/** The head as two Gemm nodes, the tensors 'mean' and 'logVar'. */
+function gaussianHead(g: GraphBuilder, h: string, weights: VaeWeights, latentDim: number): { mean: string; logVar: string } {
+  return {
+    mean: g.dense(h, headColumns(weights.head, 0, latentDim), 'head.mean', 'mean'),
+    logVar: g.dense(h, headColumns(weights.head, latentDim, latentDim), 'head.logVar', 'logVar'),
+  };
 }
 
 /** Columns [start, start + count) of the head layer, as a layer of their own. */
