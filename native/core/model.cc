@@ -194,7 +194,7 @@ const Model::PackedLayers& Model::packed_weights() const {
 
 // ---- training ---------------------------------------------------------------------------
 
-int Model::train_step(const float* x, int rows, const float* eps, bool backward, LossSums* sums) {
+void Model::train_step(const float* x, int rows, const float* eps, bool backward, LossSums* sums) {
   Workspace& ws = *train_ws_;
   const int threads = config_.threads, d = config_.latent_dim, n = config_.input_dim;
   const int64_t nx = static_cast<int64_t>(rows) * n;
@@ -208,16 +208,13 @@ int Model::train_step(const float* x, int rows, const float* eps, bool backward,
   const float* logits = ws.decoder_out.back().data();
   const bool bernoulli = config_.likelihood == Likelihood::Bernoulli;
   if (!backward) {
-    sums->reconstruction = bernoulli ? bce_logits_forward(logits, x, nx) : gaussian_sse_forward(logits, x, nx);
-    return 0;
+    sums->reconstruction = reconstruction_loss(logits, x, nx);
+    return;
   }
 
   // Backward of loss = (reconstruction + beta * KL) / rows; the Bernoulli loss
-  // and its gradient come from one fused pass. Each layer's gradient is written
-  // once (accumulate = false), so the gradient block needs no zeroing.
+  // and its gradient come from one fused pass.
   const float scale = 1.0f / static_cast<float>(rows);
-  // Relu's backward is fused into the input-gradient products (dense_backward).
-  const bool relu = config_.activation == Activation::Relu;
   float* grad_out = ws.grad_a.data();  // gradient w.r.t. the current layer's output
   float* grad_in = ws.grad_b.data();   // gradient w.r.t. its input
   if (bernoulli) {
@@ -229,12 +226,8 @@ int Model::train_step(const float* x, int rows, const float* eps, bool backward,
 
   const int n_decoder = static_cast<int>(ws.decoder_out.size());
   for (int j = n_decoder - 1; j >= 0; j--) {
-    const int li = n_encoder_ + 1 + j;
-    const DenseView &L = layers_[li], &G = grad_layers_[li];
     const float* in = j == 0 ? ws.z.data() : ws.decoder_out[j - 1].data();
-    const bool hidden_input = j > 0;
-    dense_backward(grad_in, G.W, G.b, grad_out, in, L.W, rows, L.in, L.out, threads, false, hidden_input && relu);
-    if (hidden_input && !relu) activation_backward_parallel(grad_in, in, static_cast<int64_t>(rows) * L.in);
+    backward_layer(n_encoder_ + 1 + j, grad_in, grad_out, in, rows, j > 0);
     std::swap(grad_in, grad_out);
   }
   // grad_out now holds dLoss/dz [rows, d].
@@ -242,14 +235,20 @@ int Model::train_step(const float* x, int rows, const float* eps, bool backward,
 
   grad_out = ws.d_head.data();
   for (int i = n_encoder_; i >= 0; i--) {
-    const DenseView &L = layers_[i], &G = grad_layers_[i];
     const float* in = i == 0 ? x : ws.encoder_out[i - 1].data();
     float* din = i == 0 ? nullptr : (grad_out == ws.grad_a.data() ? ws.grad_b.data() : ws.grad_a.data());
-    dense_backward(din, G.W, G.b, grad_out, in, L.W, rows, L.in, L.out, threads, false, i > 0 && relu);
-    if (i > 0 && !relu) activation_backward_parallel(din, in, static_cast<int64_t>(rows) * L.in);
+    backward_layer(i, din, grad_out, in, rows, i > 0);
     grad_out = din;
   }
-  return 0;
+}
+
+void Model::backward_layer(int li, float* din, const float* dout, const float* in, int rows, bool in_activated) {
+  const DenseView &L = layers_[li], &G = grad_layers_[li];
+  // Each layer's gradient is written once per step (accumulate = false): no zeroing.
+  // Relu's backward is fused into the input-gradient product; other activations take a pass.
+  const bool relu = config_.activation == Activation::Relu;
+  dense_backward(din, G.W, G.b, dout, in, L.W, rows, L.in, L.out, config_.threads, false, in_activated && relu);
+  if (in_activated && !relu) activation_backward_parallel(din, in, static_cast<int64_t>(rows) * L.in);
 }
 
 void Model::activation_backward_parallel(float* grad, const float* out, int64_t n) const {
@@ -348,9 +347,7 @@ void Model::decode(const float* z, int64_t rows, float* out) const {
     const int chunk = static_cast<int>(std::min<int64_t>(kInferenceChunkRows, rows - start));
     ws.ensure(config_, chunk, Workspace::kDecoder);
     forward_decoder(ws, z + start * d, chunk, config_.threads, &packed);
-    float* dst = out + start * n;
-    std::copy(ws.decoder_out.back().begin(), ws.decoder_out.back().begin() + static_cast<int64_t>(chunk) * n, dst);
-    if (config_.likelihood == Likelihood::Bernoulli) sigmoid_inplace(dst, static_cast<int64_t>(chunk) * n);
+    write_decoder_output(ws, chunk, out + start * n);
   }
 }
 
@@ -367,10 +364,18 @@ void Model::reconstruct(const float* x, int64_t rows, const float* eps, float* o
     if (eps) reparameterize_forward(ws.z.data(), ws.mean.data(), ws.logvar.data(), eps + start * d, nd);
     else std::copy(ws.mean.begin(), ws.mean.begin() + nd, ws.z.begin());
     forward_decoder(ws, ws.z.data(), chunk, config_.threads, &packed);
-    float* dst = out + start * n;
-    std::copy(ws.decoder_out.back().begin(), ws.decoder_out.back().begin() + static_cast<int64_t>(chunk) * n, dst);
-    if (config_.likelihood == Likelihood::Bernoulli) sigmoid_inplace(dst, static_cast<int64_t>(chunk) * n);
+    write_decoder_output(ws, chunk, out + start * n);
   }
+}
+
+void Model::write_decoder_output(const Workspace& ws, int rows, float* out) const {
+  const int64_t count = static_cast<int64_t>(rows) * config_.input_dim;
+  std::copy(ws.decoder_out.back().begin(), ws.decoder_out.back().begin() + count, out);
+  if (config_.likelihood == Likelihood::Bernoulli) sigmoid_inplace(out, count);
+}
+
+double Model::reconstruction_loss(const float* logits, const float* x, int64_t n) const {
+  return config_.likelihood == Likelihood::Bernoulli ? bce_logits_forward(logits, x, n) : gaussian_sse_forward(logits, x, n);
 }
 
 LossSums Model::evaluate(const float* x, int64_t rows, uint64_t seed) const {
@@ -392,8 +397,7 @@ LossSums Model::evaluate(const float* x, int64_t rows, uint64_t seed) const {
     reparameterize_forward(ws.z.data(), ws.mean.data(), ws.logvar.data(), eps.data(), nd);
     forward_decoder(ws, ws.z.data(), chunk, config_.threads, &packed);
     const float* logits = ws.decoder_out.back().data();
-    total.reconstruction += config_.likelihood == Likelihood::Bernoulli ? bce_logits_forward(logits, xs, nx)
-                                                                         : gaussian_sse_forward(logits, xs, nx);
+    total.reconstruction += reconstruction_loss(logits, xs, nx);
     total.kl += kl_forward(ws.mean.data(), ws.logvar.data(), nd);
   }
   return total;
@@ -407,28 +411,25 @@ double Model::log_likelihood(const float* x, int64_t rows, int samples, uint64_t
   const int d = config_.latent_dim, n = config_.input_dim;
   const int64_t chunk_rows = 256;  // K decoder passes per chunk: keep the chunk small
   std::vector<float> eps, log_weights;
-  std::vector<float> mean, logvar;
   double total = 0.0;
   for (int64_t start = 0; start < rows; start += chunk_rows) {
     const int chunk = static_cast<int>(std::min<int64_t>(chunk_rows, rows - start));
     const int64_t nd = static_cast<int64_t>(chunk) * d;
     const float* xs = x + start * n;
     ws.ensure(config_, chunk, Workspace::kInference);
-    forward_encoder(ws, xs, chunk, config_.threads, &packed);
-    mean.assign(ws.mean.begin(), ws.mean.begin() + nd);
-    logvar.assign(ws.logvar.begin(), ws.logvar.begin() + nd);
+    forward_encoder(ws, xs, chunk, config_.threads, &packed);  // the decoder passes leave mean and logvar alone
+    const float *mean = ws.mean.data(), *logvar = ws.logvar.data();
     eps.resize(nd);
     log_weights.assign(static_cast<size_t>(chunk) * samples, 0.0f);
     for (int k = 0; k < samples; k++) {
       rng.fill_normal(eps.data(), nd);
-      reparameterize_forward(ws.z.data(), mean.data(), logvar.data(), eps.data(), nd);
+      reparameterize_forward(ws.z.data(), mean, logvar, eps.data(), nd);
       forward_decoder(ws, ws.z.data(), chunk, config_.threads, &packed);
       const float* logits = ws.decoder_out.back().data();
       for (int r = 0; r < chunk; r++) {
         const float* xr = xs + static_cast<int64_t>(r) * n;
         const float* lr = logits + static_cast<int64_t>(r) * n;
-        const double log_px = -(config_.likelihood == Likelihood::Bernoulli ? bce_logits_forward(lr, xr, n)
-                                                                           : gaussian_sse_forward(lr, xr, n));
+        const double log_px = -reconstruction_loss(lr, xr, n);
         // log p(z) - log q(z|x): the 2 pi terms cancel.
         double log_ratio = 0.0;
         for (int j = 0; j < d; j++) {

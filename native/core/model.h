@@ -106,7 +106,15 @@ class Model {
 
  private:
   struct Workspace;
-  int train_step(const float* x, int rows, const float* eps, bool backward, LossSums* sums);
+  void train_step(const float* x, int rows, const float* eps, bool backward, LossSums* sums);
+  // Backward of layer li: dW, db from dout [rows, out] and in [rows, in]; din
+  // (nullptr to skip) receives the gradient w.r.t. in, taken through in's
+  // activation when in_activated (in is a hidden layer's output).
+  void backward_layer(int li, float* din, const float* dout, const float* in, int rows, bool in_activated);
+  // Sum of the reconstruction loss (BCE from logits or SSE / 2) over n values.
+  double reconstruction_loss(const float* logits, const float* x, int64_t n) const;
+  // The decoder's output for `rows` rows into out: probabilities (bernoulli) or means.
+  void write_decoder_output(const Workspace& ws, int rows, float* out) const;
   // What forward_encoder leaves in the workspace: the mean only (encodeMean
   // skips the log-variance half of the head), mean and log-variance, or just
   // the raw head [rows, 2d] (training splits it in its fused latent pass).
