@@ -200,10 +200,14 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     F32 in, out, out2;
     int64_t rows = 0;
   };
-  bool parse_rows(const Napi::CallbackInfo& info, const char* in_name, int in_cols, Io* io) {
+  // Input (argument 0, rows x in_cols) and rows (argument 1) of an inference
+  // call. Sync calls check finiteness here; async ones on the worker
+  // (check_finite_now = false, then queue_checked).
+  bool parse_rows(const Napi::CallbackInfo& info, const char* in_name, int in_cols, Io* io,
+                  bool check_finite_now = true) {
     return ensure_idle(info.Env()) && get_int(info, 1, "rows", 1, int64_t(1) << 40, &io->rows) &&
            get_f32(info, 0, in_name, io->rows * in_cols, &io->in) &&
-           check_finite(info.Env(), in_name, io->in.data, io->rows * in_cols, in_cols);
+           (!check_finite_now || check_finite(info.Env(), in_name, io->in.data, io->rows * in_cols, in_cols));
   }
 
   // [sync] encode(x, rows, mean, logVar | null)
@@ -221,8 +225,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   Napi::Value encode_async(const Napi::CallbackInfo& info) {
     Io io;
     const int n = model_ ? model_->config().input_dim : 0, d = model_ ? model_->config().latent_dim : 0;
-    if (!ensure_idle(info.Env()) || !get_int(info, 1, "rows", 1, int64_t(1) << 40, &io.rows) ||
-        !get_f32(info, 0, "x", io.rows * n, &io.in) || !get_f32(info, 2, "mean", io.rows * d, &io.out) ||
+    if (!parse_rows(info, "x", n, &io, false) || !get_f32(info, 2, "mean", io.rows * d, &io.out) ||
         !get_f32(info, 3, "logVar", io.rows * d, &io.out2, true))
       return info.Env().Undefined();
     Model* model = model_.get();
@@ -245,8 +248,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   Napi::Value decode_async(const Napi::CallbackInfo& info) {
     Io io;
     const int n = model_ ? model_->config().input_dim : 0, d = model_ ? model_->config().latent_dim : 0;
-    if (!ensure_idle(info.Env()) || !get_int(info, 1, "rows", 1, int64_t(1) << 40, &io.rows) ||
-        !get_f32(info, 0, "z", io.rows * d, &io.in) || !get_f32(info, 2, "out", io.rows * n, &io.out))
+    if (!parse_rows(info, "z", d, &io, false) || !get_f32(info, 2, "out", io.rows * n, &io.out))
       return info.Env().Undefined();
     Model* model = model_.get();
     return queue_checked(info, 3, "z", io.in, io.rows, d, [=]() {
@@ -271,8 +273,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   Napi::Value reconstruct_async(const Napi::CallbackInfo& info) {
     Io io;
     const int n = model_ ? model_->config().input_dim : 0, d = model_ ? model_->config().latent_dim : 0;
-    if (!ensure_idle(info.Env()) || !get_int(info, 1, "rows", 1, int64_t(1) << 40, &io.rows) ||
-        !get_f32(info, 0, "x", io.rows * n, &io.in) || !get_f32(info, 2, "eps", io.rows * d, &io.out2, true) ||
+    if (!parse_rows(info, "x", n, &io, false) || !get_f32(info, 2, "eps", io.rows * d, &io.out2, true) ||
         !get_f32(info, 3, "out", io.rows * n, &io.out))
       return info.Env().Undefined();
     Model* model = model_.get();
@@ -299,8 +300,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     Io io;
     int64_t seed;
     const int n = model_ ? model_->config().input_dim : 0;
-    if (!ensure_idle(info.Env()) || !get_int(info, 1, "rows", 1, int64_t(1) << 40, &io.rows) ||
-        !get_f32(info, 0, "x", io.rows * n, &io.in) || !get_int(info, 2, "seed", 0, (int64_t(1) << 53) - 1, &seed))
+    if (!parse_rows(info, "x", n, &io, false) || !get_int(info, 2, "seed", 0, (int64_t(1) << 53) - 1, &seed))
       return info.Env().Undefined();
     Model* model = model_.get();
     auto sums = std::make_shared<vae::LossSums>();
@@ -318,8 +318,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     Io io;
     int64_t samples, seed;
     const int n = model_ ? model_->config().input_dim : 0;
-    if (!ensure_idle(info.Env()) || !get_int(info, 1, "rows", 1, int64_t(1) << 40, &io.rows) ||
-        !get_f32(info, 0, "x", io.rows * n, &io.in) || !get_int(info, 2, "samples", 1, 1 << 20, &samples) ||
+    if (!parse_rows(info, "x", n, &io, false) || !get_int(info, 2, "samples", 1, 1 << 20, &samples) ||
         !get_int(info, 3, "seed", 0, (int64_t(1) << 53) - 1, &seed))
       return info.Env().Undefined();
     Model* model = model_.get();
@@ -403,9 +402,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   Napi::Value check_finite_async(const Napi::CallbackInfo& info) {
     Io io;
     const int n = model_ ? model_->config().input_dim : 0;
-    if (!ensure_idle(info.Env()) || !get_int(info, 1, "rows", 1, int64_t(1) << 40, &io.rows) ||
-        !get_f32(info, 0, "x", io.rows * n, &io.in))
-      return info.Env().Undefined();
+    if (!parse_rows(info, "x", n, &io, false)) return info.Env().Undefined();
     if (!info[2].IsString()) {
       throw_type(info.Env(), "name", "a string");
       return info.Env().Undefined();
