@@ -25,7 +25,6 @@ export function buildGraph(kind: OnnxGraphKind, config: VaeConfig, weights: VaeW
     }
     case 'decoder':
       decoder(g, g.input('z', latentDim), config, weights);
-      g.output('xHat', inputDim);
       break;
     case 'reconstruct': {
       const h = encoderTrunk(g, g.input('x', inputDim), config, weights);
@@ -36,13 +35,11 @@ export function buildGraph(kind: OnnxGraphKind, config: VaeConfig, weights: VaeW
       const std = g.node('Exp', [g.node('Mul', [logVar, half], ['halfLogVar'])], ['std']);
       const z = g.node('Add', [mean, g.node('Mul', [std, eps], ['scaledEps'])], ['z']);
       decoder(g, z, config, weights);
-      g.output('xHat', inputDim);
       break;
     }
     case 'sample':
       // Prior draws z ~ N(0, I) are exactly the caller's eps.
       decoder(g, g.input('eps', latentDim), config, weights);
-      g.output('xHat', inputDim);
       break;
   }
   return g.build(`vae_${kind.replace('-', '_')}`, `vae-node ${kind} graph`);
@@ -56,7 +53,7 @@ function encoderTrunk(g: GraphBuilder, x: string, config: VaeConfig, weights: Va
   );
 }
 
-/** The decoder's hidden layers and output layer, ending in the tensor `xHat`. */
+/** The decoder's hidden layers and output layer, ending in the tensor `xHat`: the graph's output. */
 function decoder(g: GraphBuilder, z: string, config: VaeConfig, weights: VaeWeights): void {
   const last = weights.decoder.length - 1;
   const h = weights.decoder
@@ -67,6 +64,7 @@ function decoder(g: GraphBuilder, z: string, config: VaeConfig, weights: VaeWeig
   } else {
     g.dense(h, weights.decoder[last], `decoder.${last}`, 'xHat');
   }
+  g.output('xHat', config.inputDim);
 }
 
 /** The head as two Gemm nodes, the tensors 'mean' and 'logVar'. */
