@@ -52,12 +52,8 @@ VAE_INLINE void bce_body(float* dlogits, const float* logits, const float* targe
   }
 }
 
-struct AdamConstants {
-  float lr, beta1, beta2, eps, correction1, correction2, decay;
-};
-
 VAE_INLINE void adam_body(float* __restrict params, const float* __restrict grads, float* __restrict m,
-                          float* __restrict v, int64_t begin, int64_t end, AdamConstants c) {
+                          float* __restrict v, int64_t begin, int64_t end, AdamStep c) {
   for (int64_t i = begin; i < end; i++) {
     const float g = grads[i];
     const float mi = c.beta1 * m[i] + (1.0f - c.beta1) * g;
@@ -118,7 +114,7 @@ VAE_NOINLINE void bce_portable(float* d, const float* l, const float* x, float s
                                int64_t last, double* sums) {
   bce_body(d, l, x, s, n, first, last, sums);
 }
-VAE_NOINLINE void adam_portable(float* p, const float* g, float* m, float* v, int64_t b, int64_t e, AdamConstants c) {
+VAE_NOINLINE void adam_portable(float* p, const float* g, float* m, float* v, int64_t b, int64_t e, AdamStep c) {
   adam_body(p, g, m, v, b, e, c);
 }
 VAE_NOINLINE double latent_forward_portable(float* m, float* lv, float* z, const float* h, const float* e, int B,
@@ -144,7 +140,7 @@ VAE_TARGET_AVX2 VAE_FLATTEN VAE_NOINLINE void bce_avx2(float* d, const float* l,
   bce_body(d, l, x, s, n, first, last, sums);
 }
 VAE_TARGET_AVX2 VAE_FLATTEN VAE_NOINLINE void adam_avx2(float* p, const float* g, float* m, float* v, int64_t b,
-                                                        int64_t e, AdamConstants c) {
+                                                        int64_t e, AdamStep c) {
   adam_body(p, g, m, v, b, e, c);
 }
 #endif
@@ -195,9 +191,8 @@ void latent_backward_fused(float* dhead, const float* dz, const float* mean, con
   latent_backward_portable(dhead, dz, mean, logvar, eps, kl_scale, B, d);
 }
 
-void adam_update_fused(float* params, const float* grads, float* m, float* v, int64_t n, const AdamHyper& h,
-                       int64_t t, int threads, Kernel kernel) {
-  AdamConstants c;
+AdamStep adam_step_constants(const AdamHyper& h, int64_t t) {
+  AdamStep c;
   c.lr = h.lr;
   c.beta1 = h.beta1;
   c.beta2 = h.beta2;
@@ -205,6 +200,16 @@ void adam_update_fused(float* params, const float* grads, float* m, float* v, in
   c.correction1 = 1.0f / (1.0f - static_cast<float>(std::pow(h.beta1, static_cast<double>(t))));
   c.correction2 = 1.0f / (1.0f - static_cast<float>(std::pow(h.beta2, static_cast<double>(t))));
   c.decay = h.lr * h.weight_decay;
+  return c;
+}
+
+void adam_update_fused(float* params, const float* grads, float* m, float* v, int64_t n, const AdamHyper& h,
+                       int64_t t, int threads, Kernel kernel) {
+  adam_update_fused(params, grads, m, v, n, adam_step_constants(h, t), threads, kernel);
+}
+
+void adam_update_fused(float* params, const float* grads, float* m, float* v, int64_t n, const AdamStep& c,
+                       int threads, Kernel kernel) {
   const bool avx2 = use_avx2(kernel);
   // Contiguous chunks of whole cache lines, one per task; small blocks run inline.
   const int tasks = n >= (1 << 16) ? std::max(1, threads) : 1;
@@ -216,6 +221,7 @@ void adam_update_fused(float* params, const float* grads, float* m, float* v, in
 #endif
     adam_portable(params, grads, m, v, begin, end, c);
   };
+  if (tasks == 1) return body(0, 1);
   ThreadPool::shared().parallel(tasks, threads, body);
 }
 

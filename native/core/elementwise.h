@@ -35,5 +35,13 @@ void latent_backward_fused(float* dhead, const float* dz, const float* mean, con
 // Adam over [0, n) (bias-corrected, decoupled weight decay), on `threads` threads.
 void adam_update_fused(float* params, const float* grads, float* m, float* v, int64_t n, const AdamHyper& h,
                        int64_t t, int threads, Kernel kernel = Kernel::Auto);
+// The constants of Adam's step t (its bias corrections), for updating many
+// small ranges of one step without recomputing them.
+struct AdamStep {
+  float lr, beta1, beta2, eps, correction1, correction2, decay;
+};
+AdamStep adam_step_constants(const AdamHyper& h, int64_t t);
+void adam_update_fused(float* params, const float* grads, float* m, float* v, int64_t n, const AdamStep& step,
+                       int threads, Kernel kernel = Kernel::Auto);
 
 }  // namespace vae

@@ -566,6 +566,56 @@ struct GemmJob {
   }
 };
 
+// Where a PackedMatrix keeps its panels (see PackedMatrix::panel).
+struct PackGeometry {
+  float* data;
+  int K, N, kc, padded_n;
+};
+
+// Rows [k0, k1) of a row-major B into the panels: kNR floats per row and
+// panel. Panel by panel, so the writes are sequential.
+template <class Ops>
+VAE_INLINE void pack_rows_body(const PackGeometry& g, const float* B, int ldb, int k0, int k1) {
+  for (int pc = k0 / g.kc * g.kc; pc < k1; pc += g.kc) {
+    const int depth = std::min(g.kc, g.K - pc), first = std::max(k0, pc), end = std::min(k1, pc + depth);
+    float* block = g.data + static_cast<size_t>(pc) * g.padded_n;
+    for (int col = 0; col < g.N; col += kNR) {
+      const int width = std::min(kNR, g.N - col);
+      float* dst = block + static_cast<size_t>(col) * depth + static_cast<size_t>(first - pc) * kNR;
+      const float* src = B + static_cast<long>(first) * ldb + col;
+      for (int k = first; k < end; ++k, dst += kNR, src += ldb) {
+        if (width == kNR) {
+          for (int j = 0; j < kNR; j += Ops::kLanes) Ops::store(dst + j, Ops::load(src + j));
+        } else {
+          for (int j = 0; j < kNR; ++j) dst[j] = j < width ? src[j] : 0.0f;
+        }
+      }
+    }
+  }
+}
+
+// Columns [n0, n1) of op(B) = W^T (rows of W) into the panels of every K block.
+template <class Ops>
+VAE_INLINE void pack_transposed_cols_body(const PackGeometry& g, const float* W, int ldw, int n0, int n1) {
+  const OperandView view{W, ldw, true};
+  for (int pc = 0; pc < g.K; pc += g.kc) {
+    const int depth = std::min(g.kc, g.K - pc);
+    float* dst = g.data + static_cast<size_t>(pc) * g.padded_n + static_cast<size_t>(n0 / kNR) * depth * kNR;
+    pack_b<Ops>(view, pc, depth, n0, n1 - n0, dst);
+  }
+}
+
+#if VAE_SIMD_X86
+VAE_TARGET_AVX2 VAE_FLATTEN VAE_NOINLINE void pack_rows_avx2(const PackGeometry& g, const float* B, int ldb, int k0,
+                                                             int k1) {
+  pack_rows_body<simd::Avx2Ops>(g, B, ldb, k0, k1);
+}
+VAE_TARGET_AVX2 VAE_FLATTEN VAE_NOINLINE void pack_transposed_cols_avx2(const PackGeometry& g, const float* W,
+                                                                        int ldw, int n0, int n1) {
+  pack_transposed_cols_body<simd::Avx2Ops>(g, W, ldw, n0, n1);
+}
+#endif
+
 }  // namespace
 
 PackedMatrix::PackedMatrix(PackedMatrix&& other) noexcept
@@ -580,6 +630,12 @@ PackedMatrix::~PackedMatrix() {
 }
 
 void PackedMatrix::pack(const float* B, int ldb, Trans trans, int K, int N) {
+  reshape(K, N);
+  if (trans == Trans::N) pack_rows(B, ldb, 0, K);
+  else pack_transposed_cols(B, ldb, 0, N);
+}
+
+void PackedMatrix::reshape(int K, int N) {
   const size_t floats = static_cast<size_t>(K) * round_up(N, kNR);
   if (floats > capacity_) {
     if (data_) ::operator delete(data_, std::align_val_t(64));
@@ -590,13 +646,25 @@ void PackedMatrix::pack(const float* B, int ldb, Trans trans, int K, int N) {
   N_ = N;
   kc_ = block_depth(K);
   padded_n_ = round_up(N, kNR);
-  // The K block starting at row pc holds its panels back to back: the same
-  // layout compute_region packs into, for every block at once. Copying only:
-  // the portable build gives the same bits as the AVX2 one.
-  const OperandView view{B, ldb, trans == Trans::T};
-  for (int pc = 0; pc < K; pc += kc_) {
-    pack_b<simd::PortableOps>(view, pc, std::min(kc_, K - pc), 0, N, data_ + static_cast<size_t>(pc) * padded_n_);
-  }
+}
+
+// The K block starting at row pc holds its panels back to back: the same
+// layout compute_region packs into, for every block at once. Copying only, so
+// the portable build gives the same bits as the AVX2 one.
+void PackedMatrix::pack_rows(const float* B, int ldb, int k0, int k1) {
+  const PackGeometry g{data_, K_, N_, kc_, padded_n_};
+#if VAE_SIMD_X86
+  if (use_avx2(GemmBackend::Auto)) return pack_rows_avx2(g, B, ldb, k0, k1);
+#endif
+  pack_rows_body<simd::PortableOps>(g, B, ldb, k0, k1);
+}
+
+void PackedMatrix::pack_transposed_cols(const float* W, int ldw, int n0, int n1) {
+  const PackGeometry g{data_, K_, N_, kc_, padded_n_};
+#if VAE_SIMD_X86
+  if (use_avx2(GemmBackend::Auto)) return pack_transposed_cols_avx2(g, W, ldw, n0, n1);
+#endif
+  pack_transposed_cols_body<simd::PortableOps>(g, W, ldw, n0, n1);
 }
 
 const float* PackedMatrix::panel(int k0, int col) const {

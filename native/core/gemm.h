@@ -25,6 +25,14 @@ class PackedMatrix {
 
   // Packs op(B) (row stride ldb) of K x N.
   void pack(const float* B, int ldb, Trans trans, int K, int N);
+  // Sizes the storage for a K x N op(B) without packing, so that parts can be
+  // packed separately (e.g. by the tasks that update them) with:
+  void reshape(int K, int N);
+  // rows [k0, k1) of op(B) = B (row-major, row stride ldb);
+  void pack_rows(const float* B, int ldb, int k0, int k1);
+  // columns [n0, n1) of op(B) = W^T, i.e. rows [n0, n1) of W (row stride
+  // ldw); n0 must be a multiple of 16 (a panel boundary).
+  void pack_transposed_cols(const float* W, int ldw, int n0, int n1);
   int K() const { return K_; }
   int N() const { return N_; }
   // The kNR-wide column panel starting at column col of the K block starting

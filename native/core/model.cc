@@ -1,6 +1,7 @@
 #include "core/model.h"
 
 #include "core/elementwise.h"
+#include "core/model_workspace.h"
 #include "core/thread_pool.h"
 
 #include <algorithm>
@@ -27,49 +28,6 @@ std::string validate_config(const ModelConfig& c) {
   if (c.threads < 1 || c.threads > 1024) return "threads must be an integer in [1, 1024]";
   return "";
 }
-
-// Activations of one forward pass (and their gradients when training). Each
-// part is sized for the most rows it has served; each layer's output is kept
-// because backward needs it.
-struct Model::Workspace {
-  std::vector<std::vector<float>> encoder_out;  // [B, h_i] post-activation
-  std::vector<float> head;                      // [B, 2d]
-  std::vector<float> mean, logvar, z;           // [B, d]
-  std::vector<std::vector<float>> decoder_out;  // [B, g_j] post-activation; last = logits [B, n]
-  // Gradients (training only).
-  std::vector<float> grad_a, grad_b;            // [B, widest layer] ping-pong
-  std::vector<float> d_head;                    // [B, 2d]
-
-  // Which buffers a pass needs: inference allocates only its half of the model.
-  enum Parts { kEncoder = 1, kDecoder = 2, kInference = 3, kTraining = 7 };
-  int rows_of[3] = {0, 0, 0};  // capacity of the encoder, decoder and gradient parts
-
-  void ensure(const ModelConfig& c, int rows, Parts parts) {
-    const size_t B = static_cast<size_t>(rows), d = static_cast<size_t>(c.latent_dim);
-    if (mean.size() < B * d) mean.resize(B * d);
-    if ((parts & kEncoder) && rows_of[0] < rows) {
-      rows_of[0] = rows;
-      encoder_out.resize(c.encoder_layers.size());
-      for (size_t i = 0; i < encoder_out.size(); i++) encoder_out[i].resize(B * c.encoder_layers[i]);
-      head.resize(B * 2 * d);
-      logvar.resize(B * d);
-    }
-    if ((parts & kDecoder) && rows_of[1] < rows) {
-      rows_of[1] = rows;
-      z.resize(B * d);
-      decoder_out.resize(c.decoder_layers.size() + 1);
-      for (size_t j = 0; j < c.decoder_layers.size(); j++) decoder_out[j].resize(B * c.decoder_layers[j]);
-      decoder_out.back().resize(B * c.input_dim);
-    }
-    if (parts != kTraining || rows_of[2] >= rows) return;
-    rows_of[2] = rows;
-    size_t widest = std::max<size_t>(c.input_dim, 2 * d);
-    for (int w : c.encoder_layers) widest = std::max<size_t>(widest, w);
-    for (int w : c.decoder_layers) widest = std::max<size_t>(widest, w);
-    grad_a.resize(B * widest); grad_b.resize(B * widest);
-    d_head.resize(B * 2 * d);
-  }
-};
 
 Model::Model(const ModelConfig& config) : config_(config) {
   // Layer shapes in order: encoder hidden, head, decoder hidden, decoder output.
@@ -190,135 +148,6 @@ const Model::PackedLayers& Model::packed_weights() const {
     packed_version_ = version;
   }
   return packed_;
-}
-
-// ---- training ---------------------------------------------------------------------------
-
-void Model::train_step(const float* x, int rows, const float* eps, bool backward, LossSums* sums) {
-  Workspace& ws = *train_ws_;
-  const int threads = config_.threads, d = config_.latent_dim, n = config_.input_dim;
-  const int64_t nx = static_cast<int64_t>(rows) * n;
-  ws.ensure(config_, rows, Workspace::kTraining);
-
-  // Forward: encoder -> z = mean + sigma * eps -> decoder logits -> losses.
-  // The head split, reparameterization and KL run as one fused pass each way.
-  forward_encoder(ws, x, rows, threads, nullptr, EncoderOutput::Head);
-  sums->kl = latent_forward_fused(ws.mean.data(), ws.logvar.data(), ws.z.data(), ws.head.data(), eps, rows, d);
-  forward_decoder(ws, ws.z.data(), rows, threads, nullptr);
-  const float* logits = ws.decoder_out.back().data();
-  const bool bernoulli = config_.likelihood == Likelihood::Bernoulli;
-  if (!backward) {
-    sums->reconstruction = reconstruction_loss(logits, x, nx);
-    return;
-  }
-
-  // Backward of loss = (reconstruction + beta * KL) / rows; the Bernoulli loss
-  // and its gradient come from one fused pass.
-  const float scale = 1.0f / static_cast<float>(rows);
-  float* grad_out = ws.grad_a.data();  // gradient w.r.t. the current layer's output
-  float* grad_in = ws.grad_b.data();   // gradient w.r.t. its input
-  if (bernoulli) {
-    sums->reconstruction = bce_logits_fused(grad_out, logits, x, scale, nx, threads);
-  } else {
-    sums->reconstruction = gaussian_sse_forward(logits, x, nx);
-    gaussian_sse_backward(grad_out, logits, x, scale, nx);
-  }
-
-  const int n_decoder = static_cast<int>(ws.decoder_out.size());
-  for (int j = n_decoder - 1; j >= 0; j--) {
-    const float* in = j == 0 ? ws.z.data() : ws.decoder_out[j - 1].data();
-    backward_layer(n_encoder_ + 1 + j, grad_in, grad_out, in, rows, j > 0);
-    std::swap(grad_in, grad_out);
-  }
-  // grad_out now holds dLoss/dz [rows, d].
-  latent_backward_fused(ws.d_head.data(), grad_out, ws.mean.data(), ws.logvar.data(), eps, config_.beta * scale, rows, d);
-
-  grad_out = ws.d_head.data();
-  for (int i = n_encoder_; i >= 0; i--) {
-    const float* in = i == 0 ? x : ws.encoder_out[i - 1].data();
-    float* din = i == 0 ? nullptr : (grad_out == ws.grad_a.data() ? ws.grad_b.data() : ws.grad_a.data());
-    backward_layer(i, din, grad_out, in, rows, i > 0);
-    grad_out = din;
-  }
-}
-
-void Model::backward_layer(int li, float* din, const float* dout, const float* in, int rows, bool in_activated) {
-  const DenseView &L = layers_[li], &G = grad_layers_[li];
-  // Each layer's gradient is written once per step (accumulate = false): no zeroing.
-  // Relu's backward is fused into the input-gradient product; other activations take a pass.
-  const bool relu = config_.activation == Activation::Relu;
-  dense_backward(din, G.W, G.b, dout, in, L.W, rows, L.in, L.out, config_.threads, false, in_activated && relu);
-  if (in_activated && !relu) activation_backward_parallel(din, in, static_cast<int64_t>(rows) * L.in);
-}
-
-void Model::activation_backward_parallel(float* grad, const float* out, int64_t n) const {
-  parallel_for_range(n, config_.threads, 1 << 14, [&](long long begin, long long end) {
-    activation_backward(config_.activation, grad + begin, grad + begin, out + begin, end - begin);
-  });
-}
-
-void Model::begin_epoch(int64_t n_rows, bool shuffle) {
-  permutation_.resize(static_cast<size_t>(n_rows));
-  for (int64_t i = 0; i < n_rows; i++) permutation_[i] = static_cast<int32_t>(i);
-  if (!shuffle) return;
-  for (int64_t i = n_rows - 1; i > 0; i--)  // Fisher-Yates
-    std::swap(permutation_[i], permutation_[train_rng_.below(static_cast<uint64_t>(i) + 1)]);
-}
-
-int Model::train_batches(const float* data, int64_t n_rows, int batch_size, int64_t first_batch, int count,
-                         const AdamHyper& adam, BatchStats* stats, const std::atomic<bool>* cancel,
-                         std::string* error) {
-  if (static_cast<int64_t>(permutation_.size()) != n_rows) {
-    *error = "begin_epoch was not called for this data";
-    return -1;
-  }
-  const int n = config_.input_dim, d = config_.latent_dim;
-  params_version_++;  // the optimizer rewrites the parameters: repack for inference
-  batch_x_.resize(static_cast<size_t>(batch_size) * n);
-  batch_eps_.resize(static_cast<size_t>(batch_size) * d);
-  int done = 0;
-  for (; done < count; done++) {
-    if (cancel && cancel->load(std::memory_order_relaxed)) break;
-    const int64_t start = (first_batch + done) * batch_size;
-    if (start >= n_rows) break;
-    const int rows = static_cast<int>(std::min<int64_t>(batch_size, n_rows - start));
-    // Drawing the noise (one sequential RNG stream) and gathering the shuffled
-    // rows (memory-latency-bound) are independent: task 2 draws, tasks 1 and 0
-    // gather half the rows each, on whichever threads are free. The pool hands
-    // out the highest task first, so the one serial piece starts at once.
-    auto prepare = [&](int task, int /*n_tasks*/) {
-      if (task == 2) {
-        train_rng_.fill_normal(batch_eps_.data(), static_cast<int64_t>(rows) * d);
-        return;
-      }
-      const int half = rows / 2, begin = task == 0 ? 0 : half, end = task == 0 ? half : rows;
-      for (int r = begin; r < end; r++)
-        std::memcpy(&batch_x_[static_cast<size_t>(r) * n], data + static_cast<int64_t>(permutation_[start + r]) * n,
-                    sizeof(float) * n);
-    };
-    ThreadPool::shared().parallel(3, config_.threads, prepare);
-
-    LossSums sums;
-    train_step(batch_x_.data(), rows, batch_eps_.data(), true, &sums);
-    const double loss = (sums.reconstruction + config_.beta * sums.kl) / rows;
-    if (!std::isfinite(loss)) {
-      *error = "training diverged: the loss became non-finite at batch " + std::to_string(first_batch + done) +
-               " of the epoch (the parameters are those after the last finite batch); lower learningRate";
-      return -1;
-    }
-    adam_step_++;
-    adam_update_fused(params_.data(), grads_.data(), adam_m_.data(), adam_v_.data(), param_count(), adam, adam_step_,
-                config_.threads);
-    stats[done] = {loss, sums.reconstruction / rows, sums.kl / rows};
-  }
-  return done;
-}
-
-LossSums Model::loss_and_gradients(const float* x, int rows, const float* eps, float* grads) {
-  LossSums sums;
-  train_step(x, rows, eps, grads != nullptr, &sums);
-  if (grads) std::copy(grads_.begin(), grads_.end(), grads);
-  return sums;
 }
 
 // ---- inference -----------------------------------------------------------------------

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/elementwise.h"
 #include "core/gemm.h"
 #include "core/ops.h"
 #include "core/rng.h"
@@ -106,11 +107,31 @@ class Model {
 
  private:
   struct Workspace;
-  void train_step(const float* x, int rows, const float* eps, bool backward, LossSums* sums);
-  // Backward of layer li: dW, db from dout [rows, out] and in [rows, in]; din
-  // (nullptr to skip) receives the gradient w.r.t. in, taken through in's
-  // activation when in_activated (in is a hidden layer's output).
-  void backward_layer(int li, float* din, const float* dout, const float* in, int rows, bool in_activated);
+  // A training step runs as two jobs on the pool, so the threads meet twice
+  // per step instead of after every product:
+  //  1. train_rows, over fixed blocks of rows: forward pass, loss and input
+  //     gradients, layer by layer within the block (rows are independent).
+  //  2. update_weights, over pieces of the weight matrices: weight gradients,
+  //     then Adam and the repacking of those weights for the next step.
+  // Returns the loss sums of rows [0, rows); with backward, leaves each
+  // layer's output gradient in the workspace.
+  LossSums train_forward_backward(const float* x, int rows, const float* eps, bool backward);
+  void train_rows(Workspace& ws, const float* x, const float* eps, int r0, int rows, bool backward,
+                  float loss_scale);
+  // Weight gradients of the step train_forward_backward left in the
+  // workspace, then (adam != nullptr) the Adam update of each piece.
+  void update_weights(const float* x, int rows, const AdamHyper* adam);
+  struct WeightPiece {
+    int layer, r0, r1;  // rows [r0, r1) of the layer's W, or r0 = -1 for its bias
+  };
+  void update_piece(const WeightPiece& piece, const float* x, int rows, const AdamStep* adam);
+  // Output buffer of layer li (post-activation; the raw head for the head
+  // layer) and its input (x for layer 0).
+  float* layer_output(Workspace& ws, int li) const;
+  const float* layer_input(Workspace& ws, int li, const float* x) const;
+  // Packs the training copies of the weights if the parameters changed
+  // outside training (update_weights keeps them current).
+  void ensure_training_packs();
   // Sum of the reconstruction loss (BCE from logits or SSE / 2) over n values.
   double reconstruction_loss(const float* logits, const float* x, int64_t n) const;
   // The decoder's output for `rows` rows into out: probabilities (bernoulli) or means.
@@ -124,8 +145,6 @@ class Model {
   using PackedLayers = std::vector<PackedMatrix>;
   void forward_encoder(Workspace& ws, const float* x, int rows, int threads, const PackedLayers* packed,
                        EncoderOutput output = EncoderOutput::MeanAndLogVar) const;
-  // grad *= f'(x) given out = f(x), in place, on the pool.
-  void activation_backward_parallel(float* grad, const float* out, int64_t n) const;
   // A hidden layer: dense + activation (relu fused into the matrix multiply).
   void dense_hidden_forward(float* out, const float* in, const DenseView& L, int rows, int threads,
                             const PackedMatrix* packed) const;
@@ -150,6 +169,13 @@ class Model {
   mutable std::mutex inference_ws_mutex_;
   mutable std::vector<Workspace*> inference_ws_;
   std::vector<float> batch_x_, batch_eps_;
+  // Training copies of each layer's W packed as the forward product reads it
+  // (train_w_) and transposed as the input-gradient product reads it
+  // (train_wt_); current while train_packed_version_ == params_version_.
+  std::vector<PackedMatrix> train_w_, train_wt_;
+  uint64_t train_packed_version_ = ~uint64_t{0};
+  std::vector<WeightPiece> weight_pieces_;  // update_weights' tasks, cheapest first
+  std::vector<LossSums> row_sums_;          // train_rows' loss sums per row
   // Prepacked inference weights, one per layer, valid while packed_version_
   // equals params_version_ (bumped by every write to the parameters).
   std::atomic<uint64_t> params_version_{0};

@@ -1,0 +1,286 @@
+// Training of a Model: the epoch loop, and one step as two jobs on the pool
+// (see Model::train_forward_backward and Model::update_weights).
+//
+// Determinism: each row's arithmetic, and each weight's, is the same
+// whichever block or piece it falls in and whichever thread does it, and the
+// loss is added up row by row in row order. So training, losses included, is
+// bit-identical for any thread count, while threads claim blocks and pieces
+// dynamically (a busy core just does fewer of them).
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "core/elementwise.h"
+#include "core/model.h"
+#include "core/model_workspace.h"
+#include "core/thread_pool.h"
+
+namespace vae {
+
+namespace {
+// Rows per block of train_rows: about 128, the fewest blocks that still give
+// every thread one. Larger blocks run the products faster (each packed weight
+// panel serves more row tiles), more blocks balance busy cores better.
+constexpr int kTargetBlockRows = 128;
+int block_count(int rows, int threads) {
+  return std::max(1, std::min(rows, std::max(threads, (rows + kTargetBlockRows - 1) / kTargetBlockRows)));
+}
+// Rows of W per piece of update_weights: a multiple of the GEMM's 6-row
+// micro-tile and of its 16-wide panels (so each piece repacks whole panels of
+// W^T), and as many rows as one packed block of A (kMC).
+constexpr int kPieceRows = 144;
+}  // namespace
+
+float* Model::layer_output(Workspace& ws, int li) const {
+  if (li < n_encoder_) return ws.encoder_out[li].data();
+  if (li == n_encoder_) return ws.head.data();
+  return ws.decoder_out[li - n_encoder_ - 1].data();
+}
+
+const float* Model::layer_input(Workspace& ws, int li, const float* x) const {
+  if (li == 0) return x;
+  if (li == n_encoder_ + 1) return ws.z.data();  // the decoder starts from z
+  return layer_output(ws, li - 1);
+}
+
+void Model::ensure_training_packs() {
+  const uint64_t version = params_version_.load();
+  if (train_packed_version_ == version) return;
+  train_w_.resize(layers_.size());
+  train_wt_.resize(layers_.size());
+  for (size_t li = 0; li < layers_.size(); li++) {
+    const DenseView& L = layers_[li];
+    train_w_[li].pack(L.W, L.out, Trans::N, L.in, L.out);
+    if (li > 0) train_wt_[li].pack(L.W, L.out, Trans::T, L.out, L.in);  // layer 0 needs no input gradient
+  }
+  train_packed_version_ = version;
+}
+
+// ---- job 1: forward, loss and input gradients, by blocks of rows -----------------------
+
+LossSums Model::train_forward_backward(const float* x, int rows, const float* eps, bool backward) {
+  Workspace& ws = *train_ws_;
+  ws.ensure(config_, rows, Workspace::kTraining);
+  const int n_blocks = block_count(rows, config_.threads), block_rows = (rows + n_blocks - 1) / n_blocks;
+  row_sums_.resize(static_cast<size_t>(rows));
+  // The loss is (reconstruction + beta * KL) / rows: every gradient carries 1 / rows.
+  const float loss_scale = 1.0f / static_cast<float>(rows);
+  auto block = [&](int b, int /*n_tasks*/) {
+    const int r0 = b * block_rows;
+    if (r0 < rows) train_rows(ws, x, eps, r0, std::min(block_rows, rows - r0), backward, loss_scale);
+  };
+  ThreadPool::shared().parallel(n_blocks, config_.threads, block);
+  LossSums sums;
+  for (int r = 0; r < rows; r++) {
+    sums.reconstruction += row_sums_[r].reconstruction;
+    sums.kl += row_sums_[r].kl;
+  }
+  return sums;
+}
+
+void Model::train_rows(Workspace& ws, const float* x, const float* eps, int r0, int rows, bool backward,
+                       float loss_scale) {
+  const int d = config_.latent_dim, n = config_.input_dim;
+  const int last = static_cast<int>(layers_.size()) - 1;
+  const bool relu = config_.activation == Activation::Relu;
+  // Row r0 of a [B, width] buffer.
+  auto at = [r0](auto* buffer, int width) { return buffer + static_cast<size_t>(r0) * width; };
+  const float* x_rows = at(x, n);
+  const float* eps_rows = at(eps, d);
+  float *mean = at(ws.mean.data(), d), *logvar = at(ws.logvar.data(), d), *z = at(ws.z.data(), d);
+  LossSums* sums = &row_sums_[r0];  // one per row, added up in row order by the caller
+
+  // Forward: encoder -> head -> fused latent layer (split, z, KL) -> decoder -> logits.
+  for (int li = 0; li <= last; li++) {
+    const DenseView& L = layers_[li];
+    const bool hidden = li != n_encoder_ && li != last;
+    float* out = at(layer_output(ws, li), L.out);
+    dense_forward(out, at(layer_input(ws, li, x), L.in), L.W, L.b, rows, L.in, L.out, 1, hidden && relu, 0,
+                  &train_w_[li]);
+    if (hidden && !relu) activation_forward(config_.activation, out, out, static_cast<int64_t>(rows) * L.out);
+    if (li != n_encoder_) continue;
+    for (int r = 0; r < rows; r++) {
+      const int64_t o = static_cast<int64_t>(r) * d;
+      sums[r].kl = latent_forward_fused(mean + o, logvar + o, z + o, out + 2 * o, eps_rows + o, 1, d);
+    }
+  }
+  const float* logits = at(layer_output(ws, last), n);
+  if (!backward) {
+    for (int r = 0; r < rows; r++) {
+      const int64_t o = static_cast<int64_t>(r) * n;
+      sums[r].reconstruction = reconstruction_loss(logits + o, x_rows + o, n);
+    }
+    return;
+  }
+
+  // Backward: the loss gradient, then each layer's input gradient from its
+  // output gradient (dout[li] = dLoss/d(pre-activation output of layer li)).
+  float* dlogits = at(ws.dout[last].data(), n);
+  const bool bernoulli = config_.likelihood == Likelihood::Bernoulli;
+  for (int r = 0; r < rows; r++) {
+    const int64_t o = static_cast<int64_t>(r) * n;
+    if (bernoulli) {
+      sums[r].reconstruction = bce_logits_fused(dlogits + o, logits + o, x_rows + o, loss_scale, n, 1);
+    } else {
+      sums[r].reconstruction = gaussian_sse_forward(logits + o, x_rows + o, n);
+      gaussian_sse_backward(dlogits + o, logits + o, x_rows + o, loss_scale, n);
+    }
+  }
+  // The head's output gradient comes from the latent layer, whose backward
+  // runs right after the first decoder layer's (the step before the head's).
+  for (int li = last; li > 0; li--) {
+    const DenseView& L = layers_[li];
+    // The first decoder layer's input is z; every other input is a hidden
+    // layer's activation, whose backward is applied here too.
+    const bool from_z = li == n_encoder_ + 1;
+    float* din = from_z ? at(ws.dz.data(), d) : at(ws.dout[li - 1].data(), L.in);
+    const float* activation = from_z ? nullptr : at(layer_output(ws, li - 1), L.in);
+    GemmArgs g;  // din [rows, in] = dout [rows, out] W^T [out, in]
+    g.trans_b = Trans::T;
+    g.M = rows; g.N = L.in; g.K = L.out;
+    g.A = at(ws.dout[li].data(), L.out); g.lda = L.out;
+    g.B = L.W; g.ldb = L.out;
+    g.C = din; g.ldc = L.in;
+    g.relu_out = activation && relu ? activation : nullptr;
+    g.packed_b = &train_wt_[li];
+    sgemm(g, 1);
+    if (activation && !relu) activation_backward(config_.activation, din, din, activation, static_cast<int64_t>(rows) * L.in);
+    if (from_z) {
+      latent_backward_fused(at(ws.dout[n_encoder_].data(), 2 * d), din, mean, logvar, eps_rows,
+                            config_.beta * loss_scale, rows, d);
+    }
+  }
+}
+
+// ---- job 2: weight gradients and Adam, by pieces of the weights -----------------------
+
+void Model::update_weights(const float* x, int rows, const AdamHyper* adam) {
+  if (weight_pieces_.empty()) {
+    for (int li = 0; li < static_cast<int>(layers_.size()); li++) {
+      const DenseView& L = layers_[li];
+      weight_pieces_.push_back({li, -1, 0});
+      for (int r0 = 0; r0 < L.in; r0 += kPieceRows) weight_pieces_.push_back({li, r0, std::min(L.in, r0 + kPieceRows)});
+    }
+    // The pool hands out the highest task first: largest pieces first, so the
+    // small ones fill the gaps at the end.
+    auto cost = [&](const WeightPiece& p) {
+      const int width = layers_[p.layer].out;
+      return p.r0 < 0 ? width / 8 : (p.r1 - p.r0) * width;
+    };
+    std::stable_sort(weight_pieces_.begin(), weight_pieces_.end(),
+                     [&](const WeightPiece& a, const WeightPiece& b) { return cost(a) < cost(b); });
+  }
+  const AdamStep step = adam ? adam_step_constants(*adam, adam_step_) : AdamStep{};
+  auto piece = [&](int task, int /*n_tasks*/) { update_piece(weight_pieces_[task], x, rows, adam ? &step : nullptr); };
+  ThreadPool::shared().parallel(static_cast<int>(weight_pieces_.size()), config_.threads, piece);
+}
+
+void Model::update_piece(const WeightPiece& piece, const float* x, int rows, const AdamStep* adam) {
+  Workspace& ws = *train_ws_;
+  const DenseView &L = layers_[piece.layer], &G = grad_layers_[piece.layer];
+  const float* dout = ws.dout[piece.layer].data();  // [rows, out]
+  // Adam over n parameters from p, with their gradients and moments.
+  auto adam_update = [&](float* p, int64_t n) {
+    const int64_t offset = p - params_.data();
+    adam_update_fused(p, grads_.data() + offset, adam_m_.data() + offset, adam_v_.data() + offset, n, *adam, 1);
+  };
+  if (piece.r0 < 0) {
+    // db = column sums of dout (each sum in row order, as one thread adds it).
+    std::fill(G.b, G.b + L.out, 0.0f);
+    for (int r = 0; r < rows; r++) {
+      const float* row = dout + static_cast<int64_t>(r) * L.out;
+      for (int j = 0; j < L.out; j++) G.b[j] += row[j];
+    }
+    if (adam) adam_update(L.b, L.out);
+    return;
+  }
+  // dW[r0:r1, :] = in[:, r0:r1]^T dout (overwritten: each weight's gradient is written once per step).
+  GemmArgs g;
+  g.trans_a = Trans::T;
+  g.M = piece.r1 - piece.r0; g.N = L.out; g.K = rows;
+  g.A = layer_input(ws, piece.layer, x) + piece.r0; g.lda = L.in;
+  g.B = dout; g.ldb = L.out;
+  g.C = G.W + static_cast<int64_t>(piece.r0) * L.out; g.ldc = L.out;
+  sgemm(g, 1);
+  if (!adam) return;
+  // Adam, then the repacking for the next step's products, 16 rows at a time
+  // (one panel of W^T) while those rows are in cache.
+  for (int r0 = piece.r0; r0 < piece.r1; r0 += 16) {
+    const int r1 = std::min(piece.r1, r0 + 16);
+    adam_update(L.W + static_cast<int64_t>(r0) * L.out, static_cast<int64_t>(r1 - r0) * L.out);
+    train_w_[piece.layer].pack_rows(L.W, L.out, r0, r1);
+    if (piece.layer > 0) train_wt_[piece.layer].pack_transposed_cols(L.W, L.out, r0, r1);  // layer 0: no input gradient
+  }
+}
+
+// ---- the epoch loop -----------------------------------------------------------------------
+
+void Model::begin_epoch(int64_t n_rows, bool shuffle) {
+  permutation_.resize(static_cast<size_t>(n_rows));
+  for (int64_t i = 0; i < n_rows; i++) permutation_[i] = static_cast<int32_t>(i);
+  if (!shuffle) return;
+  for (int64_t i = n_rows - 1; i > 0; i--)  // Fisher-Yates
+    std::swap(permutation_[i], permutation_[train_rng_.below(static_cast<uint64_t>(i) + 1)]);
+}
+
+int Model::train_batches(const float* data, int64_t n_rows, int batch_size, int64_t first_batch, int count,
+                         const AdamHyper& adam, BatchStats* stats, const std::atomic<bool>* cancel,
+                         std::string* error) {
+  if (static_cast<int64_t>(permutation_.size()) != n_rows) {
+    *error = "begin_epoch was not called for this data";
+    return -1;
+  }
+  const int n = config_.input_dim, d = config_.latent_dim;
+  ensure_training_packs();
+  // The optimizer rewrites the parameters: inference repacks; the training
+  // packs follow every update.
+  train_packed_version_ = ++params_version_;
+  batch_x_.resize(static_cast<size_t>(batch_size) * n);
+  batch_eps_.resize(static_cast<size_t>(batch_size) * d);
+  int done = 0;
+  for (; done < count; done++) {
+    if (cancel && cancel->load(std::memory_order_relaxed)) break;
+    const int64_t start = (first_batch + done) * batch_size;
+    if (start >= n_rows) break;
+    const int rows = static_cast<int>(std::min<int64_t>(batch_size, n_rows - start));
+    // Drawing the noise (one sequential RNG stream) and gathering the shuffled
+    // rows (memory-latency-bound) are independent: task 2 draws, tasks 1 and 0
+    // gather half the rows each, on whichever threads are free. The pool hands
+    // out the highest task first, so the one serial piece starts at once.
+    auto prepare = [&](int task, int /*n_tasks*/) {
+      if (task == 2) {
+        train_rng_.fill_normal(batch_eps_.data(), static_cast<int64_t>(rows) * d);
+        return;
+      }
+      const int half = rows / 2, begin = task == 0 ? 0 : half, end = task == 0 ? half : rows;
+      for (int r = begin; r < end; r++)
+        std::memcpy(&batch_x_[static_cast<size_t>(r) * n], data + static_cast<int64_t>(permutation_[start + r]) * n,
+                    sizeof(float) * n);
+    };
+    ThreadPool::shared().parallel(3, config_.threads, prepare);
+
+    const LossSums sums = train_forward_backward(batch_x_.data(), rows, batch_eps_.data(), true);
+    const double loss = (sums.reconstruction + config_.beta * sums.kl) / rows;
+    if (!std::isfinite(loss)) {
+      *error = "training diverged: the loss became non-finite at batch " + std::to_string(first_batch + done) +
+               " of the epoch (the parameters are those after the last finite batch); lower learningRate";
+      return -1;
+    }
+    adam_step_++;
+    update_weights(batch_x_.data(), rows, &adam);
+    stats[done] = {loss, sums.reconstruction / rows, sums.kl / rows};
+  }
+  return done;
+}
+
+LossSums Model::loss_and_gradients(const float* x, int rows, const float* eps, float* grads) {
+  ensure_training_packs();
+  const LossSums sums = train_forward_backward(x, rows, eps, grads != nullptr);
+  if (grads) {
+    update_weights(x, rows, nullptr);
+    std::copy(grads_.begin(), grads_.end(), grads);
+  }
+  return sums;
+}
+
+}  // namespace vae
