@@ -97,44 +97,54 @@ class Model::WorkspaceLease {
 
 // ---- forward passes -----------------------------------------------------------------
 
-void Model::forward_encoder(Workspace& ws, const float* x, int rows, int threads, const PackedLayers* packed,
+void Model::forward_encoder(Workspace& ws, const float* x, int rows, const PackedLayers& packed,
                             EncoderOutput output) const {
-  auto packed_w = [&](int layer) { return packed ? &(*packed)[layer] : nullptr; };
-  const float* in = x;
+  for_row_blocks(rows, config_.threads, [&](int r0, int n) { encoder_rows(ws, x, r0, n, packed, output); });
+}
+
+void Model::encoder_rows(Workspace& ws, const float* x, int r0, int rows, const PackedLayers& packed,
+                         EncoderOutput output) const {
+  auto at = [r0](auto* buffer, int width) { return row_at(buffer, r0, width); };
+  const float* in = at(x, config_.input_dim);
   for (int i = 0; i < n_encoder_; i++) {
     const DenseView& L = layers_[i];
-    float* out = ws.encoder_out[i].data();
-    dense_hidden_forward(out, in, L, rows, threads, packed_w(i));
+    float* out = at(ws.encoder_out[i].data(), L.out);
+    dense_hidden_forward(out, in, L, rows, &packed[i]);
     in = out;
   }
   const DenseView& H = layers_[n_encoder_];
   const int d = config_.latent_dim;
+  float* mean = at(ws.mean.data(), d);
   if (output == EncoderOutput::Mean) {
     // Only the mean half of the head: the first d of its 2d weight columns.
-    dense_forward(ws.mean.data(), in, H.W, H.b, rows, H.in, d, threads, false, 2 * d, packed_w(n_encoder_));
+    dense_forward(mean, in, H.W, H.b, rows, H.in, d, 1, false, 2 * d, &packed[n_encoder_]);
     return;
   }
-  dense_forward(ws.head.data(), in, H.W, H.b, rows, H.in, H.out, threads, false, 0, packed_w(n_encoder_));
-  if (output == EncoderOutput::MeanAndLogVar) gaussian_head_forward(ws.mean.data(), ws.logvar.data(), ws.head.data(), rows, d);
+  float* head = at(ws.head.data(), 2 * d);
+  dense_forward(head, in, H.W, H.b, rows, H.in, H.out, 1, false, 0, &packed[n_encoder_]);
+  gaussian_head_forward(mean, at(ws.logvar.data(), d), head, rows, d);
 }
 
-void Model::dense_hidden_forward(float* out, const float* in, const DenseView& L, int rows, int threads,
+void Model::dense_hidden_forward(float* out, const float* in, const DenseView& L, int rows,
                                  const PackedMatrix* packed) const {
   const bool relu = config_.activation == Activation::Relu;
-  dense_forward(out, in, L.W, L.b, rows, L.in, L.out, threads, relu, 0, packed);
+  dense_forward(out, in, L.W, L.b, rows, L.in, L.out, 1, relu, 0, packed);
   if (!relu) activation_forward(config_.activation, out, out, static_cast<int64_t>(rows) * L.out);
 }
 
-void Model::forward_decoder(Workspace& ws, const float* z, int rows, int threads, const PackedLayers* packed) const {
-  const float* in = z;
+void Model::forward_decoder(Workspace& ws, const float* z, int rows, const PackedLayers& packed) const {
+  for_row_blocks(rows, config_.threads, [&](int r0, int n) { decoder_rows(ws, z, r0, n, packed); });
+}
+
+void Model::decoder_rows(Workspace& ws, const float* z, int r0, int rows, const PackedLayers& packed) const {
+  const float* in = row_at(z, r0, config_.latent_dim);
   const int n_decoder = static_cast<int>(ws.decoder_out.size());
   for (int j = 0; j < n_decoder; j++) {
     const int li = n_encoder_ + 1 + j;
     const DenseView& L = layers_[li];
-    const PackedMatrix* packed_w = packed ? &(*packed)[li] : nullptr;
-    float* out = ws.decoder_out[j].data();
-    if (j + 1 < n_decoder) dense_hidden_forward(out, in, L, rows, threads, packed_w);
-    else dense_forward(out, in, L.W, L.b, rows, L.in, L.out, threads, false, 0, packed_w);
+    float* out = row_at(ws.decoder_out[j].data(), r0, L.out);
+    if (j + 1 < n_decoder) dense_hidden_forward(out, in, L, rows, &packed[li]);
+    else dense_forward(out, in, L.W, L.b, rows, L.in, L.out, 1, false, 0, &packed[li]);
     in = out;
   }
 }
@@ -160,7 +170,7 @@ void Model::encode(const float* x, int64_t rows, float* mean, float* logvar) con
   for (int64_t start = 0; start < rows; start += kInferenceChunkRows) {
     const int chunk = static_cast<int>(std::min<int64_t>(kInferenceChunkRows, rows - start));
     ws.ensure(config_, chunk, Workspace::kEncoder);
-    forward_encoder(ws, x + start * n, chunk, config_.threads, &packed,
+    forward_encoder(ws, x + start * n, chunk, packed,
                     logvar ? EncoderOutput::MeanAndLogVar : EncoderOutput::Mean);
     std::copy(ws.mean.begin(), ws.mean.begin() + static_cast<int64_t>(chunk) * d, mean + start * d);
     if (logvar) std::copy(ws.logvar.begin(), ws.logvar.begin() + static_cast<int64_t>(chunk) * d, logvar + start * d);
@@ -175,7 +185,7 @@ void Model::decode(const float* z, int64_t rows, float* out) const {
   for (int64_t start = 0; start < rows; start += kInferenceChunkRows) {
     const int chunk = static_cast<int>(std::min<int64_t>(kInferenceChunkRows, rows - start));
     ws.ensure(config_, chunk, Workspace::kDecoder);
-    forward_decoder(ws, z + start * d, chunk, config_.threads, &packed);
+    forward_decoder(ws, z + start * d, chunk, packed);
     write_decoder_output(ws, chunk, out + start * n);
   }
 }
@@ -189,10 +199,10 @@ void Model::reconstruct(const float* x, int64_t rows, const float* eps, float* o
     const int chunk = static_cast<int>(std::min<int64_t>(kInferenceChunkRows, rows - start));
     const int64_t nd = static_cast<int64_t>(chunk) * d;
     ws.ensure(config_, chunk, Workspace::kInference);
-    forward_encoder(ws, x + start * n, chunk, config_.threads, &packed);
+    forward_encoder(ws, x + start * n, chunk, packed);
     if (eps) reparameterize_forward(ws.z.data(), ws.mean.data(), ws.logvar.data(), eps + start * d, nd);
     else std::copy(ws.mean.begin(), ws.mean.begin() + nd, ws.z.begin());
-    forward_decoder(ws, ws.z.data(), chunk, config_.threads, &packed);
+    forward_decoder(ws, ws.z.data(), chunk, packed);
     write_decoder_output(ws, chunk, out + start * n);
   }
 }
@@ -222,9 +232,9 @@ LossSums Model::evaluate(const float* x, int64_t rows, uint64_t seed) const {
     eps.resize(nd);
     rng.fill_normal(eps.data(), nd);
     const float* xs = x + start * n;
-    forward_encoder(ws, xs, chunk, config_.threads, &packed);
+    forward_encoder(ws, xs, chunk, packed);
     reparameterize_forward(ws.z.data(), ws.mean.data(), ws.logvar.data(), eps.data(), nd);
-    forward_decoder(ws, ws.z.data(), chunk, config_.threads, &packed);
+    forward_decoder(ws, ws.z.data(), chunk, packed);
     const float* logits = ws.decoder_out.back().data();
     total.reconstruction += reconstruction_loss(logits, xs, nx);
     total.kl += kl_forward(ws.mean.data(), ws.logvar.data(), nd);
@@ -246,14 +256,14 @@ double Model::log_likelihood(const float* x, int64_t rows, int samples, uint64_t
     const int64_t nd = static_cast<int64_t>(chunk) * d;
     const float* xs = x + start * n;
     ws.ensure(config_, chunk, Workspace::kInference);
-    forward_encoder(ws, xs, chunk, config_.threads, &packed);  // the decoder passes leave mean and logvar alone
+    forward_encoder(ws, xs, chunk, packed);  // the decoder passes leave mean and logvar alone
     const float *mean = ws.mean.data(), *logvar = ws.logvar.data();
     eps.resize(nd);
     log_weights.assign(static_cast<size_t>(chunk) * samples, 0.0f);
     for (int k = 0; k < samples; k++) {
       rng.fill_normal(eps.data(), nd);
       reparameterize_forward(ws.z.data(), mean, logvar, eps.data(), nd);
-      forward_decoder(ws, ws.z.data(), chunk, config_.threads, &packed);
+      forward_decoder(ws, ws.z.data(), chunk, packed);
       const float* logits = ws.decoder_out.back().data();
       for (int r = 0; r < chunk; r++) {
         const float* xr = xs + static_cast<int64_t>(r) * n;

@@ -137,18 +137,22 @@ class Model {
   // The decoder's output for `rows` rows into out: probabilities (bernoulli) or means.
   void write_decoder_output(const Workspace& ws, int rows, float* out) const;
   // What forward_encoder leaves in the workspace: the mean only (encodeMean
-  // skips the log-variance half of the head), mean and log-variance, or just
-  // the raw head [rows, 2d] (training splits it in its fused latent pass).
-  enum class EncoderOutput { Mean, MeanAndLogVar, Head };
-  // packed: the layers' weights prepacked for inference (packed_weights()),
-  // or nullptr to read them directly (training, where they change every step).
+  // skips the log-variance half of the head), or mean and log-variance.
+  enum class EncoderOutput { Mean, MeanAndLogVar };
+  // Inference passes over `rows` rows in blocks of rows on the pool (see
+  // for_row_blocks), with the layers' weights prepacked (packed_weights()).
   using PackedLayers = std::vector<PackedMatrix>;
-  void forward_encoder(Workspace& ws, const float* x, int rows, int threads, const PackedLayers* packed,
+  void forward_encoder(Workspace& ws, const float* x, int rows, const PackedLayers& packed,
                        EncoderOutput output = EncoderOutput::MeanAndLogVar) const;
-  // A hidden layer: dense + activation (relu fused into the matrix multiply).
-  void dense_hidden_forward(float* out, const float* in, const DenseView& L, int rows, int threads,
+  void forward_decoder(Workspace& ws, const float* z, int rows, const PackedLayers& packed) const;
+  // One block of rows [r0, r0 + rows) of each, on the calling thread.
+  void encoder_rows(Workspace& ws, const float* x, int r0, int rows, const PackedLayers& packed,
+                    EncoderOutput output) const;
+  void decoder_rows(Workspace& ws, const float* z, int r0, int rows, const PackedLayers& packed) const;
+  // A hidden layer on the calling thread: dense + activation (relu fused into
+  // the matrix multiply).
+  void dense_hidden_forward(float* out, const float* in, const DenseView& L, int rows,
                             const PackedMatrix* packed) const;
-  void forward_decoder(Workspace& ws, const float* z, int rows, int threads, const PackedLayers* packed) const;
   // The weights of every layer packed for the matrix multiply, repacked
   // first if the parameters changed since (inference reuses them call after
   // call, as onnxruntime prepacks its initializers).

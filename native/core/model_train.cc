@@ -18,16 +18,6 @@
 namespace vae {
 
 namespace {
-// Rows per block of train_rows: about 128, the fewest blocks that still give
-// every thread one. Larger blocks run the products faster (each packed weight
-// panel serves more row tiles), more blocks balance busy cores better.
-constexpr int kTargetBlockRows = 128;
-int block_count(int rows, int threads) {
-  return std::max(1, std::min(rows, std::max(threads, (rows + kTargetBlockRows - 1) / kTargetBlockRows)));
-}
-// Rows of W per piece of update_weights: a multiple of the GEMM's 6-row
-// micro-tile and of its 16-wide panels (so each piece repacks whole panels of
-// W^T), and as many rows as one packed block of A (kMC).
 constexpr int kPieceRows = 144;
 }  // namespace
 
@@ -61,15 +51,11 @@ void Model::ensure_training_packs() {
 LossSums Model::train_forward_backward(const float* x, int rows, const float* eps, bool backward) {
   Workspace& ws = *train_ws_;
   ws.ensure(config_, rows, Workspace::kTraining);
-  const int n_blocks = block_count(rows, config_.threads), block_rows = (rows + n_blocks - 1) / n_blocks;
   row_sums_.resize(static_cast<size_t>(rows));
   // The loss is (reconstruction + beta * KL) / rows: every gradient carries 1 / rows.
   const float loss_scale = 1.0f / static_cast<float>(rows);
-  auto block = [&](int b, int /*n_tasks*/) {
-    const int r0 = b * block_rows;
-    if (r0 < rows) train_rows(ws, x, eps, r0, std::min(block_rows, rows - r0), backward, loss_scale);
-  };
-  ThreadPool::shared().parallel(n_blocks, config_.threads, block);
+  for_row_blocks(rows, config_.threads,
+                 [&](int r0, int n) { train_rows(ws, x, eps, r0, n, backward, loss_scale); });
   LossSums sums;
   for (int r = 0; r < rows; r++) {
     sums.reconstruction += row_sums_[r].reconstruction;
@@ -83,8 +69,7 @@ void Model::train_rows(Workspace& ws, const float* x, const float* eps, int r0, 
   const int d = config_.latent_dim, n = config_.input_dim;
   const int last = static_cast<int>(layers_.size()) - 1;
   const bool relu = config_.activation == Activation::Relu;
-  // Row r0 of a [B, width] buffer.
-  auto at = [r0](auto* buffer, int width) { return buffer + static_cast<size_t>(r0) * width; };
+  auto at = [r0](auto* buffer, int width) { return row_at(buffer, r0, width); };
   const float* x_rows = at(x, n);
   const float* eps_rows = at(eps, d);
   float *mean = at(ws.mean.data(), d), *logvar = at(ws.logvar.data(), d), *z = at(ws.z.data(), d);
@@ -93,11 +78,10 @@ void Model::train_rows(Workspace& ws, const float* x, const float* eps, int r0, 
   // Forward: encoder -> head -> fused latent layer (split, z, KL) -> decoder -> logits.
   for (int li = 0; li <= last; li++) {
     const DenseView& L = layers_[li];
-    const bool hidden = li != n_encoder_ && li != last;
     float* out = at(layer_output(ws, li), L.out);
-    dense_forward(out, at(layer_input(ws, li, x), L.in), L.W, L.b, rows, L.in, L.out, 1, hidden && relu, 0,
-                  &train_w_[li]);
-    if (hidden && !relu) activation_forward(config_.activation, out, out, static_cast<int64_t>(rows) * L.out);
+    const float* in = at(layer_input(ws, li, x), L.in);
+    if (li != n_encoder_ && li != last) dense_hidden_forward(out, in, L, rows, &train_w_[li]);
+    else dense_forward(out, in, L.W, L.b, rows, L.in, L.out, 1, false, 0, &train_w_[li]);
     if (li != n_encoder_) continue;
     for (int r = 0; r < rows; r++) {
       const int64_t o = static_cast<int64_t>(r) * d;

@@ -1,10 +1,41 @@
-// The activation and gradient buffers of a Model (private to model*.cc).
+// Private to model*.cc: a Model's activation and gradient buffers, and how
+// its passes split a batch into blocks of rows.
 #pragma once
+#include <algorithm>
 #include <vector>
 
 #include "core/model.h"
+#include "core/thread_pool.h"
 
 namespace vae {
+
+// A pass over a batch runs each block of rows through every layer on one
+// thread (rows are independent), so threads meet once per pass, not after
+// every product. Blocks of about 128 rows, the fewest that still give every
+// thread one: larger blocks run the products faster (each packed weight panel
+// serves more row tiles), more blocks balance busy cores better.
+constexpr int kTargetBlockRows = 128;
+inline int row_block_count(int rows, int threads) {
+  return std::max(1, std::min(rows, std::max(threads, (rows + kTargetBlockRows - 1) / kTargetBlockRows)));
+}
+// Calls f(r0, n) for the blocks [r0, r0 + n) of [0, rows) on up to `threads`
+// threads of the pool.
+template <class F>
+void for_row_blocks(int rows, int threads, F&& f) {
+  const int blocks = row_block_count(rows, threads), block_rows = (rows + blocks - 1) / blocks;
+  if (blocks == 1) return f(0, rows);
+  auto block = [&](int b, int /*n_tasks*/) {
+    const int r0 = b * block_rows;
+    if (r0 < rows) f(r0, std::min(block_rows, rows - r0));
+  };
+  ThreadPool::shared().parallel(blocks, threads, block);
+}
+
+// Row r0 of a row-major buffer of rows `width` floats wide.
+template <class T>
+T* row_at(T* buffer, int64_t r0, int64_t width) {
+  return buffer + r0 * width;
+}
 
 // Activations of one forward pass (and their gradients when training). Each
 // part is sized for the most rows it has served; each layer's output is kept
