@@ -175,8 +175,12 @@ class Model {
   std::vector<float> batch_x_, batch_eps_;
   // Training copies of each layer's W packed as the forward product reads it
   // (train_w_) and transposed as the input-gradient product reads it
-  // (train_wt_); current while train_packed_version_ == params_version_.
+  // (train_wt_); current while train_packed_version_ == params_version_,
+  // except that train_w_[li] is only kept while train_w_valid_[li]: with few
+  // rows, the forward product reads W in place (forward_reads_w_[li]) and
+  // packing it every step would cost more than it saves.
   std::vector<PackedMatrix> train_w_, train_wt_;
+  std::vector<char> train_w_valid_, forward_reads_w_;
   uint64_t train_packed_version_ = ~uint64_t{0};
   std::vector<WeightPiece> weight_pieces_;  // update_weights' tasks, cheapest first
   std::vector<LossSums> row_sums_;          // train_rows' loss sums per row

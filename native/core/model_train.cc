@@ -38,10 +38,11 @@ void Model::ensure_training_packs() {
   if (train_packed_version_ == version) return;
   train_w_.resize(layers_.size());
   train_wt_.resize(layers_.size());
-  for (size_t li = 0; li < layers_.size(); li++) {
+  train_w_valid_.assign(layers_.size(), 0);  // packed when first needed (train_forward_backward)
+  forward_reads_w_.assign(layers_.size(), 0);
+  for (size_t li = 1; li < layers_.size(); li++) {  // layer 0 needs no input gradient
     const DenseView& L = layers_[li];
-    train_w_[li].pack(L.W, L.out, Trans::N, L.in, L.out);
-    if (li > 0) train_wt_[li].pack(L.W, L.out, Trans::T, L.out, L.in);  // layer 0 needs no input gradient
+    train_wt_[li].pack(L.W, L.out, Trans::T, L.out, L.in);
   }
   train_packed_version_ = version;
 }
@@ -51,6 +52,18 @@ void Model::ensure_training_packs() {
 LossSums Model::train_forward_backward(const float* x, int rows, const float* eps, bool backward) {
   Workspace& ws = *train_ws_;
   ws.ensure(config_, rows, Workspace::kTraining);
+  // Each forward product reads W in place when the matrix multiply would (few
+  // rows per block) and the batch is narrower than W (packing the rows of
+  // the activations then costs less than repacking W every step); otherwise
+  // it reads the packed copy, packed here if the last step did not keep it.
+  const int n_blocks = row_block_count(rows, config_.threads), block_rows = (rows + n_blocks - 1) / n_blocks;
+  for (size_t li = 0; li < layers_.size(); li++) {
+    const DenseView& L = layers_[li];
+    forward_reads_w_[li] = gemm_reads_b_in_place(block_rows, L.out) && rows < L.out;
+    if (forward_reads_w_[li] || train_w_valid_[li]) continue;
+    train_w_[li].pack(L.W, L.out, Trans::N, L.in, L.out);
+    train_w_valid_[li] = 1;
+  }
   row_sums_.resize(static_cast<size_t>(rows));
   // The loss is (reconstruction + beta * KL) / rows: every gradient carries 1 / rows.
   const float loss_scale = 1.0f / static_cast<float>(rows);
@@ -80,8 +93,9 @@ void Model::train_rows(Workspace& ws, const float* x, const float* eps, int r0, 
     const DenseView& L = layers_[li];
     float* out = at(layer_output(ws, li), L.out);
     const float* in = at(layer_input(ws, li, x), L.in);
-    if (li != n_encoder_ && li != last) dense_hidden_forward(out, in, L, rows, &train_w_[li]);
-    else dense_forward(out, in, L.W, L.b, rows, L.in, L.out, 1, false, 0, &train_w_[li]);
+    const PackedMatrix* packed_w = forward_reads_w_[li] ? nullptr : &train_w_[li];
+    if (li != n_encoder_ && li != last) dense_hidden_forward(out, in, L, rows, packed_w);
+    else dense_forward(out, in, L.W, L.b, rows, L.in, L.out, 1, false, 0, packed_w);
     if (li != n_encoder_) continue;
     for (int r = 0; r < rows; r++) {
       const int64_t o = static_cast<int64_t>(r) * d;
@@ -157,6 +171,10 @@ void Model::update_weights(const float* x, int rows, const AdamHyper* adam) {
   const AdamStep step = adam ? adam_step_constants(*adam, adam_step_) : AdamStep{};
   auto piece = [&](int task, int /*n_tasks*/) { update_piece(weight_pieces_[task], x, rows, adam ? &step : nullptr); };
   ThreadPool::shared().parallel(static_cast<int>(weight_pieces_.size()), config_.threads, piece);
+  if (!adam) return;
+  // The forward products that read W in place let their packed copy go stale.
+  for (size_t li = 0; li < layers_.size(); li++)
+    if (forward_reads_w_[li]) train_w_valid_[li] = 0;
 }
 
 void Model::update_piece(const WeightPiece& piece, const float* x, int rows, const AdamStep* adam) {
@@ -192,7 +210,7 @@ void Model::update_piece(const WeightPiece& piece, const float* x, int rows, con
   for (int r0 = piece.r0; r0 < piece.r1; r0 += 16) {
     const int r1 = std::min(piece.r1, r0 + 16);
     adam_update(L.W + static_cast<int64_t>(r0) * L.out, static_cast<int64_t>(r1 - r0) * L.out);
-    train_w_[piece.layer].pack_rows(L.W, L.out, r0, r1);
+    if (!forward_reads_w_[piece.layer]) train_w_[piece.layer].pack_rows(L.W, L.out, r0, r1);
     if (piece.layer > 0) train_wt_[piece.layer].pack_transposed_cols(L.W, L.out, r0, r1);  // layer 0: no input gradient
   }
 }
