@@ -115,12 +115,23 @@ class Model {
   //     then Adam and the repacking of those weights for the next step.
   // Returns the loss sums of rows [0, rows); with backward, leaves each
   // layer's output gradient in the workspace.
-  LossSums train_forward_backward(const float* x, int rows, const float* eps, bool backward);
+  // gather: when given, each block first copies its rows of x from the
+  // shuffled training data (x is then gather->dest).
+  struct RowGather {
+    const float* source;
+    const int32_t* order;  // row r of x is row order[r] of source
+    float* dest;
+  };
+  LossSums train_forward_backward(const float* x, int rows, const float* eps, bool backward,
+                                  const RowGather* gather = nullptr);
   void train_rows(Workspace& ws, const float* x, const float* eps, int r0, int rows, bool backward,
-                  float loss_scale);
+                  float loss_scale, const RowGather* gather);
   // Weight gradients of the step train_forward_backward left in the
-  // workspace, then (adam != nullptr) the Adam update of each piece.
-  void update_weights(const float* x, int rows, const AdamHyper* adam);
+  // workspace, then (adam != nullptr) the Adam update of each piece. When
+  // next_eps is given, one more task draws `next_eps_count` values of the
+  // next batch's noise from the training RNG meanwhile.
+  void update_weights(const float* x, int rows, const AdamHyper* adam, float* next_eps = nullptr,
+                      int64_t next_eps_count = 0);
   struct WeightPiece {
     int layer, r0, r1;  // rows [r0, r1) of the layer's W, or r0 = -1 for its bias
   };
@@ -172,7 +183,7 @@ class Model {
   class WorkspaceLease;
   mutable std::mutex inference_ws_mutex_;
   mutable std::vector<Workspace*> inference_ws_;
-  std::vector<float> batch_x_, batch_eps_;
+  std::vector<float> batch_x_, batch_eps_, next_batch_eps_;
   // Training copies of each layer's W packed as the forward product reads it
   // (train_w_) and transposed as the input-gradient product reads it
   // (train_wt_); current while train_packed_version_ == params_version_,

@@ -49,7 +49,8 @@ void Model::ensure_training_packs() {
 
 // ---- job 1: forward, loss and input gradients, by blocks of rows -----------------------
 
-LossSums Model::train_forward_backward(const float* x, int rows, const float* eps, bool backward) {
+LossSums Model::train_forward_backward(const float* x, int rows, const float* eps, bool backward,
+                                       const RowGather* gather) {
   Workspace& ws = *train_ws_;
   ws.ensure(config_, rows, Workspace::kTraining);
   // Each forward product reads W in place when the matrix multiply would (few
@@ -68,7 +69,7 @@ LossSums Model::train_forward_backward(const float* x, int rows, const float* ep
   // The loss is (reconstruction + beta * KL) / rows: every gradient carries 1 / rows.
   const float loss_scale = 1.0f / static_cast<float>(rows);
   for_row_blocks(rows, config_.threads,
-                 [&](int r0, int n) { train_rows(ws, x, eps, r0, n, backward, loss_scale); });
+                 [&](int r0, int n) { train_rows(ws, x, eps, r0, n, backward, loss_scale, gather); });
   LossSums sums;
   for (int r = 0; r < rows; r++) {
     sums.reconstruction += row_sums_[r].reconstruction;
@@ -78,8 +79,11 @@ LossSums Model::train_forward_backward(const float* x, int rows, const float* ep
 }
 
 void Model::train_rows(Workspace& ws, const float* x, const float* eps, int r0, int rows, bool backward,
-                       float loss_scale) {
+                       float loss_scale, const RowGather* gather) {
   const int d = config_.latent_dim, n = config_.input_dim;
+  for (int r = r0; gather && r < r0 + rows; r++)
+    std::memcpy(gather->dest + static_cast<int64_t>(r) * n, gather->source + static_cast<int64_t>(gather->order[r]) * n,
+                sizeof(float) * n);
   const int last = static_cast<int>(layers_.size()) - 1;
   const bool relu = config_.activation == Activation::Relu;
   auto at = [r0](auto* buffer, int width) { return row_at(buffer, r0, width); };
@@ -152,7 +156,8 @@ void Model::train_rows(Workspace& ws, const float* x, const float* eps, int r0, 
 
 // ---- job 2: weight gradients and Adam, by pieces of the weights -----------------------
 
-void Model::update_weights(const float* x, int rows, const AdamHyper* adam) {
+void Model::update_weights(const float* x, int rows, const AdamHyper* adam, float* next_eps,
+                           int64_t next_eps_count) {
   if (weight_pieces_.empty()) {
     for (int li = 0; li < static_cast<int>(layers_.size()); li++) {
       const DenseView& L = layers_[li];
@@ -169,8 +174,13 @@ void Model::update_weights(const float* x, int rows, const AdamHyper* adam) {
                      [&](const WeightPiece& a, const WeightPiece& b) { return cost(a) < cost(b); });
   }
   const AdamStep step = adam ? adam_step_constants(*adam, adam_step_) : AdamStep{};
-  auto piece = [&](int task, int /*n_tasks*/) { update_piece(weight_pieces_[task], x, rows, adam ? &step : nullptr); };
-  ThreadPool::shared().parallel(static_cast<int>(weight_pieces_.size()), config_.threads, piece);
+  // The noise draw, one serial stream, is the last task: the pool hands it out first.
+  const int n_pieces = static_cast<int>(weight_pieces_.size());
+  auto piece = [&](int task, int /*n_tasks*/) {
+    if (task == n_pieces) return train_rng_.fill_normal(next_eps, next_eps_count);
+    update_piece(weight_pieces_[task], x, rows, adam ? &step : nullptr);
+  };
+  ThreadPool::shared().parallel(n_pieces + (next_eps ? 1 : 0), config_.threads, piece);
   if (!adam) return;
   // The forward products that read W in place let their packed copy go stale.
   for (size_t li = 0; li < layers_.size(); li++)
@@ -239,29 +249,25 @@ int Model::train_batches(const float* data, int64_t n_rows, int batch_size, int6
   train_packed_version_ = ++params_version_;
   batch_x_.resize(static_cast<size_t>(batch_size) * n);
   batch_eps_.resize(static_cast<size_t>(batch_size) * d);
+  next_batch_eps_.resize(static_cast<size_t>(batch_size) * d);
+  // Each batch's noise is drawn during the previous step's weight update, off
+  // the critical path, when that batch is part of this call. If the loop then
+  // stops before the batch runs (cancel), the draw is undone, so the training
+  // RNG always ends where drawing batch by batch would leave it.
+  bool eps_drawn = false;
+  Rng rng_before_draw;
   int done = 0;
   for (; done < count; done++) {
     if (cancel && cancel->load(std::memory_order_relaxed)) break;
     const int64_t start = (first_batch + done) * batch_size;
     if (start >= n_rows) break;
     const int rows = static_cast<int>(std::min<int64_t>(batch_size, n_rows - start));
-    // Drawing the noise (one sequential RNG stream) and gathering the shuffled
-    // rows (memory-latency-bound) are independent: task 2 draws, tasks 1 and 0
-    // gather half the rows each, on whichever threads are free. The pool hands
-    // out the highest task first, so the one serial piece starts at once.
-    auto prepare = [&](int task, int /*n_tasks*/) {
-      if (task == 2) {
-        train_rng_.fill_normal(batch_eps_.data(), static_cast<int64_t>(rows) * d);
-        return;
-      }
-      const int half = rows / 2, begin = task == 0 ? 0 : half, end = task == 0 ? half : rows;
-      for (int r = begin; r < end; r++)
-        std::memcpy(&batch_x_[static_cast<size_t>(r) * n], data + static_cast<int64_t>(permutation_[start + r]) * n,
-                    sizeof(float) * n);
-    };
-    ThreadPool::shared().parallel(3, config_.threads, prepare);
+    if (!eps_drawn) train_rng_.fill_normal(batch_eps_.data(), static_cast<int64_t>(rows) * d);
+    eps_drawn = false;
 
-    const LossSums sums = train_forward_backward(batch_x_.data(), rows, batch_eps_.data(), true);
+    // The blocks of rows gather their own shuffled rows.
+    const RowGather gather{data, permutation_.data() + start, batch_x_.data()};
+    const LossSums sums = train_forward_backward(batch_x_.data(), rows, batch_eps_.data(), true, &gather);
     const double loss = (sums.reconstruction + config_.beta * sums.kl) / rows;
     if (!std::isfinite(loss)) {
       *error = "training diverged: the loss became non-finite at batch " + std::to_string(first_batch + done) +
@@ -269,9 +275,19 @@ int Model::train_batches(const float* data, int64_t n_rows, int batch_size, int6
       return -1;
     }
     adam_step_++;
-    update_weights(batch_x_.data(), rows, &adam);
+    const int64_t next_start = start + batch_size;
+    if (done + 1 < count && next_start < n_rows) {
+      rng_before_draw = train_rng_;
+      const int64_t next_rows = std::min<int64_t>(batch_size, n_rows - next_start);
+      update_weights(batch_x_.data(), rows, &adam, next_batch_eps_.data(), next_rows * d);
+      std::swap(batch_eps_, next_batch_eps_);
+      eps_drawn = true;
+    } else {
+      update_weights(batch_x_.data(), rows, &adam);
+    }
     stats[done] = {loss, sums.reconstruction / rows, sums.kl / rows};
   }
+  if (eps_drawn) train_rng_ = rng_before_draw;
   return done;
 }
 
