@@ -109,12 +109,14 @@ class Model {
   struct Workspace;
   // A training step runs as two jobs on the pool, so the threads meet twice
   // per step instead of after every product:
-  //  1. train_rows, over fixed blocks of rows: forward pass, loss and input
-  //     gradients, layer by layer within the block (rows are independent).
-  //  2. update_weights, over pieces of the weight matrices: weight gradients,
-  //     then Adam and the repacking of those weights for the next step.
-  // Returns the loss sums of rows [0, rows); with backward, leaves each
-  // layer's output gradient in the workspace.
+  //  1. train_forward_backward, over blocks of rows (for_row_blocks; rows are
+  //     independent): each block gathers its rows, then runs the forward
+  //     pass, the loss and the input gradients layer by layer (train_rows).
+  //  2. update_weights, over fixed pieces of the weight matrices: weight
+  //     gradients, then Adam and the repacking of those weights for the next
+  //     step; one more task draws the next batch's noise meanwhile.
+  // train_forward_backward returns the loss sums of rows [0, rows); with
+  // backward, it leaves each layer's output gradient in the workspace.
   // gather: when given, each block first copies its rows of x from the
   // shuffled training data (x is then gather->dest).
   struct RowGather {
