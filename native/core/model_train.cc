@@ -18,6 +18,10 @@
 namespace vae {
 
 namespace {
+// Rows of W per piece of update_weights: a multiple of the GEMM's 6-row
+// micro-tile and of its 16-wide panels (so each piece repacks whole panels of
+// W^T), and one packed block of A (kMC) tall. Larger pieces ran the weight
+// gradients faster; 48-row pieces re-read the output gradient too often.
 constexpr int kPieceRows = 144;
 }  // namespace
 
