@@ -61,7 +61,7 @@ LossSums Model::train_forward_backward(const float* x, int rows, const float* ep
   // rows per block) and the batch is narrower than W (packing the rows of
   // the activations then costs less than repacking W every step); otherwise
   // it reads the packed copy, packed here if the last step did not keep it.
-  const int n_blocks = row_block_count(rows, config_.threads), block_rows = (rows + n_blocks - 1) / n_blocks;
+  const int block_rows = row_block_rows(rows, config_.threads);
   for (size_t li = 0; li < layers_.size(); li++) {
     const DenseView& L = layers_[li];
     forward_reads_w_[li] = gemm_reads_b_in_place(block_rows, L.out) && rows < L.out;
@@ -141,15 +141,8 @@ void Model::train_rows(Workspace& ws, const float* x, const float* eps, int r0, 
     const bool from_z = li == n_encoder_ + 1;
     float* din = from_z ? at(ws.dz.data(), d) : at(ws.dout[li - 1].data(), L.in);
     const float* activation = from_z ? nullptr : at(layer_output(ws, li - 1), L.in);
-    GemmArgs g;  // din [rows, in] = dout [rows, out] W^T [out, in]
-    g.trans_b = Trans::T;
-    g.M = rows; g.N = L.in; g.K = L.out;
-    g.A = at(ws.dout[li].data(), L.out); g.lda = L.out;
-    g.B = L.W; g.ldb = L.out;
-    g.C = din; g.ldc = L.in;
-    g.relu_out = activation && relu ? activation : nullptr;
-    g.packed_b = &train_wt_[li];
-    sgemm(g, 1);
+    dense_backward_input(din, at(ws.dout[li].data(), L.out), L.W, rows, L.in, L.out, 1,
+                         activation && relu ? activation : nullptr, &train_wt_[li]);
     if (activation && !relu) activation_backward(config_.activation, din, din, activation, static_cast<int64_t>(rows) * L.in);
     if (from_z) {
       latent_backward_fused(at(ws.dout[n_encoder_].data(), 2 * d), din, mean, logvar, eps_rows,
@@ -200,24 +193,15 @@ void Model::update_piece(const WeightPiece& piece, const float* x, int rows, con
     const int64_t offset = p - params_.data();
     adam_update_fused(p, grads_.data() + offset, adam_m_.data() + offset, adam_v_.data() + offset, n, *adam, 1);
   };
+  // Each weight's gradient is written once per step (accumulate = false).
   if (piece.r0 < 0) {
-    // db = column sums of dout (each sum in row order, as one thread adds it).
-    std::fill(G.b, G.b + L.out, 0.0f);
-    for (int r = 0; r < rows; r++) {
-      const float* row = dout + static_cast<int64_t>(r) * L.out;
-      for (int j = 0; j < L.out; j++) G.b[j] += row[j];
-    }
+    dense_backward_bias(G.b, dout, rows, L.out, 1, false);
     if (adam) adam_update(L.b, L.out);
     return;
   }
-  // dW[r0:r1, :] = in[:, r0:r1]^T dout (overwritten: each weight's gradient is written once per step).
-  GemmArgs g;
-  g.trans_a = Trans::T;
-  g.M = piece.r1 - piece.r0; g.N = L.out; g.K = rows;
-  g.A = layer_input(ws, piece.layer, x) + piece.r0; g.lda = L.in;
-  g.B = dout; g.ldb = L.out;
-  g.C = G.W + static_cast<int64_t>(piece.r0) * L.out; g.ldc = L.out;
-  sgemm(g, 1);
+  // dW[r0:r1, :] = in[:, r0:r1]^T dout
+  dense_backward_weights(G.W + static_cast<int64_t>(piece.r0) * L.out, dout, layer_input(ws, piece.layer, x) + piece.r0,
+                         rows, piece.r1 - piece.r0, L.out, 1, false, L.in);
   if (!adam) return;
   // Adam, then the repacking for the next step's products, 16 rows at a time
   // (one panel of W^T) while those rows are in cache.

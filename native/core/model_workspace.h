@@ -18,11 +18,16 @@ constexpr int kTargetBlockRows = 128;
 inline int row_block_count(int rows, int threads) {
   return std::max(1, std::min(rows, std::max(threads, (rows + kTargetBlockRows - 1) / kTargetBlockRows)));
 }
+// Rows per block (the last block may have fewer).
+inline int row_block_rows(int rows, int threads) {
+  const int blocks = row_block_count(rows, threads);
+  return (rows + blocks - 1) / blocks;
+}
 // Calls f(r0, n) for the blocks [r0, r0 + n) of [0, rows) on up to `threads`
 // threads of the pool.
 template <class F>
 void for_row_blocks(int rows, int threads, F&& f) {
-  const int blocks = row_block_count(rows, threads), block_rows = (rows + blocks - 1) / blocks;
+  const int blocks = row_block_count(rows, threads), block_rows = row_block_rows(rows, threads);
   if (blocks == 1) return f(0, rows);
   auto block = [&](int b, int /*n_tasks*/) {
     const int r0 = b * block_rows;

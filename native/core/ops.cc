@@ -26,19 +26,21 @@ void dense_forward(float* out, const float* in, const float* W, const float* b, 
   sgemm(g, threads);
 }
 
-void dense_backward(float* din, float* dW, float* db, const float* dout, const float* in,
-                    const float* W, int B, int K, int N, int threads, bool accumulate,
-                    bool din_relu) {
-  // dW[K,N] += in^T[K,B] dout[B,N]
-  GemmArgs gw;
-  gw.trans_a = Trans::T;
-  gw.M = K; gw.N = N; gw.K = B;
-  gw.A = in; gw.lda = K;
-  gw.B = dout; gw.ldb = N;
-  gw.beta = accumulate ? 1.0f : 0.0f;
-  gw.C = dW; gw.ldc = N;
-  sgemm(gw, threads);
-  // db[N] += column sums of dout, split over columns (each sum stays in one thread).
+void dense_backward_weights(float* dW, const float* dout, const float* in, int B, int K, int N, int threads,
+                            bool accumulate, int ld_in) {
+  // dW[K,N] (+)= in^T[K,B] dout[B,N]
+  GemmArgs g;
+  g.trans_a = Trans::T;
+  g.M = K; g.N = N; g.K = B;
+  g.A = in; g.lda = ld_in > 0 ? ld_in : K;
+  g.B = dout; g.ldb = N;
+  g.beta = accumulate ? 1.0f : 0.0f;
+  g.C = dW; g.ldc = N;
+  sgemm(g, threads);
+}
+
+void dense_backward_bias(float* db, const float* dout, int B, int N, int threads, bool accumulate) {
+  // db[N] (+)= column sums of dout, split over columns (each sum stays in one thread, in row order).
   parallel_for_range(N, B * static_cast<int64_t>(N) >= (1 << 15) ? threads : 1, 64, [&](long long j0, long long j1) {
     if (!accumulate) std::fill(db + j0, db + j1, 0.0f);
     for (int r = 0; r < B; r++) {
@@ -46,18 +48,30 @@ void dense_backward(float* din, float* dW, float* db, const float* dout, const f
       for (long long j = j0; j < j1; j++) db[j] += row[j];
     }
   });
-  if (din) {
-    // din[B,K] = dout[B,N] W^T[N,K]
-    GemmArgs gi;
-    gi.trans_b = Trans::T;
-    gi.M = B; gi.N = K; gi.K = N;
-    gi.A = dout; gi.lda = N;
-    gi.B = W; gi.ldb = N;
-    gi.beta = 0.0f;
-    gi.C = din; gi.ldc = K;
-    if (din_relu) gi.relu_out = in;  // in [B,K] has din's shape and row stride
-    sgemm(gi, threads);
-  }
+}
+
+void dense_backward_input(float* din, const float* dout, const float* W, int B, int K, int N, int threads,
+                          const float* relu_out, const PackedMatrix* packed_wt) {
+  // din[B,K] = dout[B,N] W^T[N,K]
+  GemmArgs g;
+  g.trans_b = Trans::T;
+  g.M = B; g.N = K; g.K = N;
+  g.A = dout; g.lda = N;
+  g.B = W; g.ldb = N;
+  g.beta = 0.0f;
+  g.C = din; g.ldc = K;
+  g.relu_out = relu_out;
+  g.packed_b = packed_wt;
+  sgemm(g, threads);
+}
+
+void dense_backward(float* din, float* dW, float* db, const float* dout, const float* in,
+                    const float* W, int B, int K, int N, int threads, bool accumulate,
+                    bool din_relu) {
+  dense_backward_weights(dW, dout, in, B, K, N, threads, accumulate);
+  dense_backward_bias(db, dout, B, N, threads, accumulate);
+  // in [B,K] has din's shape and row stride, so it serves as the relu mask.
+  if (din) dense_backward_input(din, dout, W, B, K, N, threads, din_relu ? in : nullptr);
 }
 
 // ---- activations ------------------------------------------------------------

@@ -30,6 +30,19 @@ void dense_forward(float* out, const float* in, const float* W, const float* b, 
 void dense_backward(float* din, float* dW, float* db, const float* dout, const float* in,
                     const float* W, int B, int K, int N, int threads, bool accumulate = true,
                     bool din_relu = false);
+// The three parts of dense_backward, for callers that split them up (the
+// training step computes input gradients by rows and weight gradients by
+// pieces of W):
+// dW [K,N] (+)= in^T dout, where in's row stride is ld_in (0 means K; a
+// larger one reads K columns of a wider input, e.g. some rows of dW);
+void dense_backward_weights(float* dW, const float* dout, const float* in, int B, int K, int N, int threads,
+                            bool accumulate, int ld_in = 0);
+// db [N] (+)= column sums of dout, each added in row order;
+void dense_backward_bias(float* db, const float* dout, int B, int N, int threads, bool accumulate);
+// din [B,K] = dout W^T, zeroed where relu_out [B,K] <= 0 when relu_out is
+// given (relu's backward); packed_wt: W^T prepacked (or nullptr).
+void dense_backward_input(float* din, const float* dout, const float* W, int B, int K, int N, int threads,
+                          const float* relu_out = nullptr, const PackedMatrix* packed_wt = nullptr);
 
 // ---- activations (elementwise over n values) -----------------------------
 // Every derivative here is a function of the OUTPUT y, so only outputs are
