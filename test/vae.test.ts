@@ -243,6 +243,47 @@ describe('inference', () => {
   });
 });
 
+describe('inference input check', () => {
+  // Each block of rows scans its own rows as the call runs; the error must
+  // still name the input's first bad value, whichever block finds one first,
+  // and leave the model working.
+  test('every inference call names the first NaN or infinity of a large input', async () => {
+    const vae = new VAE({ inputDim: 12, latentDim: 3, encoderLayers: [16], seed: 3, threads: 2 });
+    const rows = 5000; // three chunks of up to 2048 rows, blocks of about 128 rows each
+    const x = randomArray(rows * 12, 11, 0, 1), z = randomNormal(rows * 3, 12);
+    const clean = { mean: vae.encodeMean(x), decoded: vae.decode(z), evaluation: vae.evaluate(x) };
+    const cases: Array<[number, number, RegExp]> = [
+      [12 * 4100 + 2, 12 * 3000 + 5, /row 3000, column 5/], // second chunk, after a bad value in the third
+      [12 * 700 + 1, 12 * 300 + 11, /row 300, column 11/], // two blocks of the first chunk
+      [12 * 4999 + 11, -1, /row 4999, column 11/], // the very last value
+    ];
+    for (const [later, earlier, message] of cases) {
+      const bad = x.slice();
+      bad[later] = NaN;
+      if (earlier >= 0) bad[earlier] = -Infinity;
+      expectVaeError(() => vae.encode(bad), 'ERR_NON_FINITE', message);
+      expectVaeError(() => vae.encodeMean(bad), 'ERR_NON_FINITE', message);
+      expectVaeError(() => vae.reconstruct(bad), 'ERR_NON_FINITE', message);
+      expectVaeError(() => vae.evaluate(bad), 'ERR_NON_FINITE', message);
+      await expectRejects(vae.encodeAsync(bad), 'ERR_NON_FINITE', message);
+      await expectRejects(vae.encodeMeanAsync(bad), 'ERR_NON_FINITE', message);
+      await expectRejects(vae.reconstructAsync(bad), 'ERR_NON_FINITE', message);
+      await expectRejects(vae.evaluateAsync(bad), 'ERR_NON_FINITE', message);
+      await expectRejects(vae.logLikelihoodAsync(bad, { samples: 2 }), 'ERR_NON_FINITE', message);
+    }
+    const badZ = z.slice();
+    badZ[3 * 2600 + 1] = Infinity;
+    badZ[3 * 4000] = NaN;
+    expectVaeError(() => vae.decode(badZ), 'ERR_NON_FINITE', /^z .*row 2600, column 1/);
+    await expectRejects(vae.decodeAsync(badZ), 'ERR_NON_FINITE', /^z .*row 2600, column 1/);
+    // Nothing of the failed calls is left behind in the model's scratch.
+    expect(same(vae.encodeMean(x), clean.mean)).toBe(true);
+    expect(same(await vae.encodeMeanAsync(x), clean.mean)).toBe(true);
+    expect(same(vae.decode(z), clean.decoded)).toBe(true);
+    expect(vae.evaluate(x)).toEqual(clean.evaluation);
+  });
+});
+
 describe('inference weights', () => {
   // Inference reads the weights prepacked; every change of the parameters must reach it.
   test('encode, decode and evaluate follow fit() and setParameters()', async () => {

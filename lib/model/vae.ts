@@ -147,7 +147,10 @@ export class VAE {
     return mean;
   }
 
-  /** encodeMean() on a worker thread; `out` (optional) receives the means in place. */
+  /**
+   * encodeMean() on a worker thread; `out` (optional) receives the means in place.
+   * If the call rejects (NaN or infinity in `x`), `out` holds partial results.
+   */
   async encodeMeanAsync(x: Input, out?: Float32Array): Promise<Float32Array> {
     const input = this.#input(x, this.config.inputDim, 'x');
     const mean = this.#output(out, input.rows * this.config.latentDim, 'out');

@@ -103,9 +103,8 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     return true;
   }
 
-  // The sync twin of finite_error: returns false having thrown.
-  bool check_finite(Napi::Env env, const char* name, const float* x, int64_t n, int cols) {
-    const TaskError e = finite_error(name, x, n, cols);
+  // Throws e unless it is empty; false if it threw (for sync calls).
+  static bool ok(Napi::Env env, const TaskError& e) {
     if (e.code.empty()) return true;
     throw_error(env, e.code, e.message);
     return false;
@@ -114,10 +113,22 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   // Names the first NaN or infinity in x (rows x cols) by row and column; empty code if none.
   // Scans on the model's threads: training data can be hundreds of megabytes.
   TaskError finite_error(const char* name, const float* x, int64_t n, int cols) const {
-    const int64_t bad = vae::find_non_finite(x, n, model_ ? model_->config().threads : 1);
+    return non_finite_error(name, vae::find_non_finite(x, n, model_ ? model_->config().threads : 1), cols);
+  }
+  static TaskError non_finite_error(const std::string& name, int64_t bad, int cols) {
     if (bad < 0) return {};
-    return {"ERR_NON_FINITE", std::string(name) + " contains a non-finite value (NaN or Infinity) at row " +
+    return {"ERR_NON_FINITE", name + " contains a non-finite value (NaN or Infinity) at row " +
                                   std::to_string(bad / cols) + ", column " + std::to_string(bad % cols)};
+  }
+
+  // Runs call(check), an inference call whose row blocks scan its input `in`
+  // (rows x cols) for NaN and infinity as they go (vae::InputCheck), and
+  // names the first one found.
+  template <class Call>
+  static TaskError run_checked(const std::string& name, const float* in, int cols, Call call) {
+    vae::InputCheck check(in);
+    call(&check);
+    return non_finite_error(name, check.first_bad(), cols);
   }
 
   Napi::Value param_count(const Napi::CallbackInfo& info) {
@@ -143,7 +154,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   Napi::Value set_params(const Napi::CallbackInfo& info) {
     F32 src;
     if (!ensure_idle(info.Env()) || !get_f32(info, 0, "params", model_->param_count(), &src)) return info.Env().Undefined();
-    if (!check_finite(info.Env(), "params", src.data, model_->param_count(), 1)) return info.Env().Undefined();
+    if (!ok(info.Env(), finite_error("params", src.data, model_->param_count(), 1))) return info.Env().Undefined();
     std::copy(src.data, src.data + model_->param_count(), model_->mutable_params());
     return info.Env().Undefined();
   }
@@ -201,13 +212,10 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     int64_t rows = 0;
   };
   // Input (argument 0, rows x in_cols) and rows (argument 1) of an inference
-  // call. Sync calls check finiteness here; async ones on the worker
-  // (check_finite_now = false, then queue_checked).
-  bool parse_rows(const Napi::CallbackInfo& info, const char* in_name, int in_cols, Io* io,
-                  bool check_finite_now = true) {
+  // call. Its finiteness is checked by the call itself (run_checked).
+  bool parse_rows(const Napi::CallbackInfo& info, const char* in_name, int in_cols, Io* io) {
     return ensure_idle(info.Env()) && get_int(info, 1, "rows", 1, int64_t(1) << 40, &io->rows) &&
-           get_f32(info, 0, in_name, io->rows * in_cols, &io->in) &&
-           (!check_finite_now || check_finite(info.Env(), in_name, io->in.data, io->rows * in_cols, in_cols));
+           get_f32(info, 0, in_name, io->rows * in_cols, &io->in);
   }
 
   // [sync] encode(x, rows, mean, logVar | null)
@@ -217,7 +225,9 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     if (!parse_rows(info, "x", n, &io) || !get_f32(info, 2, "mean", io.rows * d, &io.out) ||
         !get_f32(info, 3, "logVar", io.rows * d, &io.out2, true))
       return info.Env().Undefined();
-    model_->encode(io.in.data, io.rows, io.out.data, io.out2.data);
+    ok(info.Env(), run_checked("x", io.in.data, n, [&](vae::InputCheck* check) {
+         model_->encode(io.in.data, io.rows, io.out.data, io.out2.data, check);
+       }));
     return info.Env().Undefined();
   }
 
@@ -225,13 +235,14 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   Napi::Value encode_async(const Napi::CallbackInfo& info) {
     Io io;
     const int n = model_ ? model_->config().input_dim : 0, d = model_ ? model_->config().latent_dim : 0;
-    if (!parse_rows(info, "x", n, &io, false) || !get_f32(info, 2, "mean", io.rows * d, &io.out) ||
+    if (!parse_rows(info, "x", n, &io) || !get_f32(info, 2, "mean", io.rows * d, &io.out) ||
         !get_f32(info, 3, "logVar", io.rows * d, &io.out2, true))
       return info.Env().Undefined();
     Model* model = model_.get();
-    return queue_checked(info, 4, "x", io.in, io.rows, n, [=]() {
-      model->encode(io.in.data, io.rows, io.out.data, io.out2.data);
-      return TaskError{};
+    return queue(info, 4, [=]() {
+      return run_checked("x", io.in.data, n, [&](vae::InputCheck* check) {
+        model->encode(io.in.data, io.rows, io.out.data, io.out2.data, check);
+      });
     });
   }
 
@@ -240,7 +251,9 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     Io io;
     const int n = model_ ? model_->config().input_dim : 0, d = model_ ? model_->config().latent_dim : 0;
     if (!parse_rows(info, "z", d, &io) || !get_f32(info, 2, "out", io.rows * n, &io.out)) return info.Env().Undefined();
-    model_->decode(io.in.data, io.rows, io.out.data);
+    ok(info.Env(), run_checked("z", io.in.data, d, [&](vae::InputCheck* check) {
+         model_->decode(io.in.data, io.rows, io.out.data, check);
+       }));
     return info.Env().Undefined();
   }
 
@@ -248,12 +261,13 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   Napi::Value decode_async(const Napi::CallbackInfo& info) {
     Io io;
     const int n = model_ ? model_->config().input_dim : 0, d = model_ ? model_->config().latent_dim : 0;
-    if (!parse_rows(info, "z", d, &io, false) || !get_f32(info, 2, "out", io.rows * n, &io.out))
+    if (!parse_rows(info, "z", d, &io) || !get_f32(info, 2, "out", io.rows * n, &io.out))
       return info.Env().Undefined();
     Model* model = model_.get();
-    return queue_checked(info, 3, "z", io.in, io.rows, d, [=]() {
-      model->decode(io.in.data, io.rows, io.out.data);
-      return TaskError{};
+    return queue(info, 3, [=]() {
+      return run_checked("z", io.in.data, d, [&](vae::InputCheck* check) {
+        model->decode(io.in.data, io.rows, io.out.data, check);
+      });
     });
   }
 
@@ -264,8 +278,10 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     if (!parse_rows(info, "x", n, &io) || !get_f32(info, 2, "eps", io.rows * d, &io.out2, true) ||
         !get_f32(info, 3, "out", io.rows * n, &io.out))
       return info.Env().Undefined();
-    if (io.out2.data && !check_finite(info.Env(), "eps", io.out2.data, io.rows * d, d)) return info.Env().Undefined();
-    model_->reconstruct(io.in.data, io.rows, io.out2.data, io.out.data);
+    if (io.out2.data && !ok(info.Env(), finite_error("eps", io.out2.data, io.rows * d, d))) return info.Env().Undefined();
+    ok(info.Env(), run_checked("x", io.in.data, n, [&](vae::InputCheck* check) {
+         model_->reconstruct(io.in.data, io.rows, io.out2.data, io.out.data, check);
+       }));
     return info.Env().Undefined();
   }
 
@@ -273,14 +289,16 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   Napi::Value reconstruct_async(const Napi::CallbackInfo& info) {
     Io io;
     const int n = model_ ? model_->config().input_dim : 0, d = model_ ? model_->config().latent_dim : 0;
-    if (!parse_rows(info, "x", n, &io, false) || !get_f32(info, 2, "eps", io.rows * d, &io.out2, true) ||
+    if (!parse_rows(info, "x", n, &io) || !get_f32(info, 2, "eps", io.rows * d, &io.out2, true) ||
         !get_f32(info, 3, "out", io.rows * n, &io.out))
       return info.Env().Undefined();
     Model* model = model_.get();
-    return queue_checked(info, 4, "x", io.in, io.rows, n, [=]() {
-      TaskError e = io.out2.data ? finite_error("eps", io.out2.data, io.rows * d, d) : TaskError{};
-      if (e.code.empty()) model->reconstruct(io.in.data, io.rows, io.out2.data, io.out.data);
-      return e;
+    return queue(info, 4, [=]() {
+      const TaskError e = io.out2.data ? finite_error("eps", io.out2.data, io.rows * d, d) : TaskError{};
+      if (!e.code.empty()) return e;
+      return run_checked("x", io.in.data, n, [&](vae::InputCheck* check) {
+        model->reconstruct(io.in.data, io.rows, io.out2.data, io.out.data, check);
+      });
     });
   }
 
@@ -291,7 +309,11 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     const int n = model_ ? model_->config().input_dim : 0;
     if (!parse_rows(info, "x", n, &io) || !get_int(info, 2, "seed", 0, (int64_t(1) << 53) - 1, &seed))
       return info.Env().Undefined();
-    const vae::LossSums sums = model_->evaluate(io.in.data, io.rows, static_cast<uint64_t>(seed));
+    vae::LossSums sums;
+    if (!ok(info.Env(), run_checked("x", io.in.data, n, [&](vae::InputCheck* check) {
+          sums = model_->evaluate(io.in.data, io.rows, static_cast<uint64_t>(seed), check);
+        })))
+      return info.Env().Undefined();
     return sums_array(info.Env(), sums);
   }
 
@@ -300,15 +322,16 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     Io io;
     int64_t seed;
     const int n = model_ ? model_->config().input_dim : 0;
-    if (!parse_rows(info, "x", n, &io, false) || !get_int(info, 2, "seed", 0, (int64_t(1) << 53) - 1, &seed))
+    if (!parse_rows(info, "x", n, &io) || !get_int(info, 2, "seed", 0, (int64_t(1) << 53) - 1, &seed))
       return info.Env().Undefined();
     Model* model = model_.get();
     auto sums = std::make_shared<vae::LossSums>();
-    return queue_checked(
-        info, 1, "x", io.in, io.rows, n,
+    return queue(
+        info, 1,
         [=]() {
-          *sums = model->evaluate(io.in.data, io.rows, static_cast<uint64_t>(seed));
-          return TaskError{};
+          return run_checked("x", io.in.data, n, [&](vae::InputCheck* check) {
+            *sums = model->evaluate(io.in.data, io.rows, static_cast<uint64_t>(seed), check);
+          });
         },
         [sums](Napi::Env env) { return sums_array(env, *sums); });
   }
@@ -318,16 +341,18 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     Io io;
     int64_t samples, seed;
     const int n = model_ ? model_->config().input_dim : 0;
-    if (!parse_rows(info, "x", n, &io, false) || !get_int(info, 2, "samples", 1, 1 << 20, &samples) ||
+    if (!parse_rows(info, "x", n, &io) || !get_int(info, 2, "samples", 1, 1 << 20, &samples) ||
         !get_int(info, 3, "seed", 0, (int64_t(1) << 53) - 1, &seed))
       return info.Env().Undefined();
     Model* model = model_.get();
     auto total = std::make_shared<double>(0.0);
-    return queue_checked(
-        info, 1, "x", io.in, io.rows, n,
+    return queue(
+        info, 1,
         [=]() {
-          *total = model->log_likelihood(io.in.data, io.rows, static_cast<int>(samples), static_cast<uint64_t>(seed));
-          return TaskError{};
+          return run_checked("x", io.in.data, n, [&](vae::InputCheck* check) {
+            *total = model->log_likelihood(io.in.data, io.rows, static_cast<int>(samples),
+                                           static_cast<uint64_t>(seed), check);
+          });
         },
         [total](Napi::Env env) { return Napi::Number::New(env, *total); });
   }
@@ -402,13 +427,13 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   Napi::Value check_finite_async(const Napi::CallbackInfo& info) {
     Io io;
     const int n = model_ ? model_->config().input_dim : 0;
-    if (!parse_rows(info, "x", n, &io, false)) return info.Env().Undefined();
+    if (!parse_rows(info, "x", n, &io)) return info.Env().Undefined();
     if (!info[2].IsString()) {
       throw_type(info.Env(), "name", "a string");
       return info.Env().Undefined();
     }
     const std::string name = info[2].As<Napi::String>().Utf8Value();
-    return queue_checked(info, 1, name.c_str(), io.in, io.rows, n, [] { return TaskError{}; });
+    return queue(info, 1, [=]() { return finite_error(name.c_str(), io.in.data, io.rows * n, n); });
   }
 
   // [sync] lossAndGradients(x, rows, eps, grads | null) -> Float64Array [recSum, klSum]
@@ -416,8 +441,8 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     Io io;
     F32 eps, grads;
     const int n = model_ ? model_->config().input_dim : 0, d = model_ ? model_->config().latent_dim : 0;
-    if (!parse_rows(info, "x", n, &io) || !get_f32(info, 2, "eps", io.rows * d, &eps) ||
-        !get_f32(info, 3, "grads", model_->param_count(), &grads, true))
+    if (!parse_rows(info, "x", n, &io) || !ok(info.Env(), finite_error("x", io.in.data, io.rows * n, n)) ||
+        !get_f32(info, 2, "eps", io.rows * d, &eps) || !get_f32(info, 3, "grads", model_->param_count(), &grads, true))
       return info.Env().Undefined();
     if (io.rows > (1 << 20)) {
       throw_type(info.Env(), "rows", "at most 1048576 rows");
@@ -426,20 +451,10 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     return sums_array(info.Env(), model_->loss_and_gradients(io.in.data, static_cast<int>(io.rows), eps.data, grads.data));
   }
 
-  // Queues `run` on libuv's pool after checking that `in` (rows x cols) is
-  // finite there (not on the JS thread); keeps this and the first n_args alive.
-  Napi::Value queue_checked(const Napi::CallbackInfo& info, size_t n_args, const char* name, const F32& in,
-                            int64_t rows, int cols, std::function<TaskError()> run,
-                            PromiseWorker::Result result = nullptr) {
-    const std::string input_name = name;
-    auto* worker = new PromiseWorker(
-        info.Env(),
-        [=]() {
-          TaskError e = finite_error(input_name.c_str(), in.data, rows * cols, cols);
-          return e.code.empty() ? run() : e;
-        },
-        std::move(result));
-    return start(worker, info, n_args);
+  // Queues `run` on libuv's pool; keeps this and the first n_args alive.
+  Napi::Value queue(const Napi::CallbackInfo& info, size_t n_args, std::function<TaskError()> run,
+                    PromiseWorker::Result result = nullptr) {
+    return start(new PromiseWorker(info.Env(), std::move(run), std::move(result)), info, n_args);
   }
 
   static Napi::Value sums_array(Napi::Env env, const vae::LossSums& sums) {

@@ -97,15 +97,17 @@ class Model::WorkspaceLease {
 
 // ---- forward passes -----------------------------------------------------------------
 
-void Model::forward_encoder(Workspace& ws, const float* x, int rows, const PackedLayers& packed,
-                            EncoderOutput output) const {
-  for_row_blocks(rows, config_.threads, [&](int r0, int n) { encoder_rows(ws, x, r0, n, packed, output); });
+bool Model::forward_encoder(Workspace& ws, const float* x, int rows, const PackedLayers& packed,
+                            EncoderOutput output, InputCheck* check) const {
+  for_row_blocks(rows, config_.threads, [&](int r0, int n) { encoder_rows(ws, x, r0, n, packed, output, check); });
+  return !(check && check->failed());
 }
 
 void Model::encoder_rows(Workspace& ws, const float* x, int r0, int rows, const PackedLayers& packed,
-                         EncoderOutput output) const {
+                         EncoderOutput output, InputCheck* check) const {
   auto at = [r0](auto* buffer, int width) { return row_at(buffer, r0, width); };
   const float* in = at(x, config_.input_dim);
+  if (check && !check->scan(in, static_cast<int64_t>(rows) * config_.input_dim)) return;
   for (int i = 0; i < n_encoder_; i++) {
     const DenseView& L = layers_[i];
     float* out = at(ws.encoder_out[i].data(), L.out);
@@ -132,12 +134,16 @@ void Model::dense_hidden_forward(float* out, const float* in, const DenseView& L
   if (!relu) activation_forward(config_.activation, out, out, static_cast<int64_t>(rows) * L.out);
 }
 
-void Model::forward_decoder(Workspace& ws, const float* z, int rows, const PackedLayers& packed) const {
-  for_row_blocks(rows, config_.threads, [&](int r0, int n) { decoder_rows(ws, z, r0, n, packed); });
+bool Model::forward_decoder(Workspace& ws, const float* z, int rows, const PackedLayers& packed,
+                            InputCheck* check) const {
+  for_row_blocks(rows, config_.threads, [&](int r0, int n) { decoder_rows(ws, z, r0, n, packed, check); });
+  return !(check && check->failed());
 }
 
-void Model::decoder_rows(Workspace& ws, const float* z, int r0, int rows, const PackedLayers& packed) const {
+void Model::decoder_rows(Workspace& ws, const float* z, int r0, int rows, const PackedLayers& packed,
+                         InputCheck* check) const {
   const float* in = row_at(z, r0, config_.latent_dim);
+  if (check && !check->scan(in, static_cast<int64_t>(rows) * config_.latent_dim)) return;
   const int n_decoder = static_cast<int>(ws.decoder_out.size());
   for (int j = 0; j < n_decoder; j++) {
     const int li = n_encoder_ + 1 + j;
@@ -162,7 +168,7 @@ const Model::PackedLayers& Model::packed_weights() const {
 
 // ---- inference -----------------------------------------------------------------------
 
-void Model::encode(const float* x, int64_t rows, float* mean, float* logvar) const {
+void Model::encode(const float* x, int64_t rows, float* mean, float* logvar, InputCheck* check) const {
   WorkspaceLease lease(*this);
   const PackedLayers& packed = packed_weights();
   Workspace& ws = *lease;
@@ -170,14 +176,15 @@ void Model::encode(const float* x, int64_t rows, float* mean, float* logvar) con
   for (int64_t start = 0; start < rows; start += kInferenceChunkRows) {
     const int chunk = static_cast<int>(std::min<int64_t>(kInferenceChunkRows, rows - start));
     ws.ensure(config_, chunk, Workspace::kEncoder);
-    forward_encoder(ws, x + start * n, chunk, packed,
-                    logvar ? EncoderOutput::MeanAndLogVar : EncoderOutput::Mean);
+    if (!forward_encoder(ws, x + start * n, chunk, packed,
+                         logvar ? EncoderOutput::MeanAndLogVar : EncoderOutput::Mean, check))
+      return;
     std::copy(ws.mean.begin(), ws.mean.begin() + static_cast<int64_t>(chunk) * d, mean + start * d);
     if (logvar) std::copy(ws.logvar.begin(), ws.logvar.begin() + static_cast<int64_t>(chunk) * d, logvar + start * d);
   }
 }
 
-void Model::decode(const float* z, int64_t rows, float* out) const {
+void Model::decode(const float* z, int64_t rows, float* out, InputCheck* check) const {
   WorkspaceLease lease(*this);
   const PackedLayers& packed = packed_weights();
   Workspace& ws = *lease;
@@ -185,12 +192,12 @@ void Model::decode(const float* z, int64_t rows, float* out) const {
   for (int64_t start = 0; start < rows; start += kInferenceChunkRows) {
     const int chunk = static_cast<int>(std::min<int64_t>(kInferenceChunkRows, rows - start));
     ws.ensure(config_, chunk, Workspace::kDecoder);
-    forward_decoder(ws, z + start * d, chunk, packed);
+    if (!forward_decoder(ws, z + start * d, chunk, packed, check)) return;
     write_decoder_output(ws, chunk, out + start * n);
   }
 }
 
-void Model::reconstruct(const float* x, int64_t rows, const float* eps, float* out) const {
+void Model::reconstruct(const float* x, int64_t rows, const float* eps, float* out, InputCheck* check) const {
   WorkspaceLease lease(*this);
   const PackedLayers& packed = packed_weights();
   Workspace& ws = *lease;
@@ -199,7 +206,7 @@ void Model::reconstruct(const float* x, int64_t rows, const float* eps, float* o
     const int chunk = static_cast<int>(std::min<int64_t>(kInferenceChunkRows, rows - start));
     const int64_t nd = static_cast<int64_t>(chunk) * d;
     ws.ensure(config_, chunk, Workspace::kInference);
-    forward_encoder(ws, x + start * n, chunk, packed);
+    if (!forward_encoder(ws, x + start * n, chunk, packed, EncoderOutput::MeanAndLogVar, check)) return;
     if (eps) reparameterize_forward(ws.z.data(), ws.mean.data(), ws.logvar.data(), eps + start * d, nd);
     else std::copy(ws.mean.begin(), ws.mean.begin() + nd, ws.z.begin());
     forward_decoder(ws, ws.z.data(), chunk, packed);
@@ -217,7 +224,7 @@ double Model::reconstruction_loss(const float* logits, const float* x, int64_t n
   return config_.likelihood == Likelihood::Bernoulli ? bce_logits_forward(logits, x, n) : gaussian_sse_forward(logits, x, n);
 }
 
-LossSums Model::evaluate(const float* x, int64_t rows, uint64_t seed) const {
+LossSums Model::evaluate(const float* x, int64_t rows, uint64_t seed, InputCheck* check) const {
   WorkspaceLease lease(*this);
   const PackedLayers& packed = packed_weights();
   Workspace& ws = *lease;
@@ -232,7 +239,7 @@ LossSums Model::evaluate(const float* x, int64_t rows, uint64_t seed) const {
     eps.resize(nd);
     rng.fill_normal(eps.data(), nd);
     const float* xs = x + start * n;
-    forward_encoder(ws, xs, chunk, packed);
+    if (!forward_encoder(ws, xs, chunk, packed, EncoderOutput::MeanAndLogVar, check)) return total;
     reparameterize_forward(ws.z.data(), ws.mean.data(), ws.logvar.data(), eps.data(), nd);
     forward_decoder(ws, ws.z.data(), chunk, packed);
     const float* logits = ws.decoder_out.back().data();
@@ -242,7 +249,7 @@ LossSums Model::evaluate(const float* x, int64_t rows, uint64_t seed) const {
   return total;
 }
 
-double Model::log_likelihood(const float* x, int64_t rows, int samples, uint64_t seed) const {
+double Model::log_likelihood(const float* x, int64_t rows, int samples, uint64_t seed, InputCheck* check) const {
   WorkspaceLease lease(*this);
   const PackedLayers& packed = packed_weights();
   Workspace& ws = *lease;
@@ -256,7 +263,8 @@ double Model::log_likelihood(const float* x, int64_t rows, int samples, uint64_t
     const int64_t nd = static_cast<int64_t>(chunk) * d;
     const float* xs = x + start * n;
     ws.ensure(config_, chunk, Workspace::kInference);
-    forward_encoder(ws, xs, chunk, packed);  // the decoder passes leave mean and logvar alone
+    // The decoder passes below leave mean and logvar alone.
+    if (!forward_encoder(ws, xs, chunk, packed, EncoderOutput::MeanAndLogVar, check)) return total;
     const float *mean = ws.mean.data(), *logvar = ws.logvar.data();
     eps.resize(nd);
     log_weights.assign(static_cast<size_t>(chunk) * samples, 0.0f);

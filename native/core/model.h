@@ -91,19 +91,23 @@ class Model {
   LossSums loss_and_gradients(const float* x, int rows, const float* eps, float* grads);
 
   // ---- inference (thread-safe w.r.t. each other; allocate their own scratch) --
+  // check (optional): the input (x, or z for decode) is scanned for NaN and
+  // infinity block by block as the call runs (see InputCheck). When the check
+  // fails the results are incomplete: the caller reports the error instead.
   // mean, logvar: [rows, latent]; logvar may be nullptr (mean-only encoder).
-  void encode(const float* x, int64_t rows, float* mean, float* logvar) const;
+  void encode(const float* x, int64_t rows, float* mean, float* logvar, InputCheck* check = nullptr) const;
   // out: [rows, input] probabilities (bernoulli) or means (gaussian).
-  void decode(const float* z, int64_t rows, float* out) const;
+  void decode(const float* z, int64_t rows, float* out, InputCheck* check = nullptr) const;
   // z = mean + exp(logvar/2) * eps, or z = mean when eps == nullptr.
-  void reconstruct(const float* x, int64_t rows, const float* eps, float* out) const;
+  void reconstruct(const float* x, int64_t rows, const float* eps, float* out, InputCheck* check = nullptr) const;
   // Negative ELBO terms summed over rows with one draw of eps per row from seed.
-  LossSums evaluate(const float* x, int64_t rows, uint64_t seed) const;
+  LossSums evaluate(const float* x, int64_t rows, uint64_t seed, InputCheck* check = nullptr) const;
   // Importance-weighted estimate of log p(x) (IWAE, Burda et al. 2016) with
   // `samples` draws of z ~ q(z|x) per row, summed over rows:
   //   log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x)
   // under the same constant-free likelihoods as the losses. K = 1 is the ELBO.
-  double log_likelihood(const float* x, int64_t rows, int samples, uint64_t seed) const;
+  double log_likelihood(const float* x, int64_t rows, int samples, uint64_t seed,
+                        InputCheck* check = nullptr) const;
 
  private:
   struct Workspace;
@@ -154,14 +158,18 @@ class Model {
   enum class EncoderOutput { Mean, MeanAndLogVar };
   // Inference passes over `rows` rows in blocks of rows on the pool (see
   // for_row_blocks), with the layers' weights prepacked (packed_weights()).
+  // Each block first scans its input rows when check is given; both return
+  // false if the check failed.
   using PackedLayers = std::vector<PackedMatrix>;
-  void forward_encoder(Workspace& ws, const float* x, int rows, const PackedLayers& packed,
-                       EncoderOutput output = EncoderOutput::MeanAndLogVar) const;
-  void forward_decoder(Workspace& ws, const float* z, int rows, const PackedLayers& packed) const;
+  bool forward_encoder(Workspace& ws, const float* x, int rows, const PackedLayers& packed,
+                       EncoderOutput output = EncoderOutput::MeanAndLogVar, InputCheck* check = nullptr) const;
+  bool forward_decoder(Workspace& ws, const float* z, int rows, const PackedLayers& packed,
+                       InputCheck* check = nullptr) const;
   // One block of rows [r0, r0 + rows) of each, on the calling thread.
   void encoder_rows(Workspace& ws, const float* x, int r0, int rows, const PackedLayers& packed,
-                    EncoderOutput output) const;
-  void decoder_rows(Workspace& ws, const float* z, int r0, int rows, const PackedLayers& packed) const;
+                    EncoderOutput output, InputCheck* check) const;
+  void decoder_rows(Workspace& ws, const float* z, int r0, int rows, const PackedLayers& packed,
+                    InputCheck* check) const;
   // A hidden layer on the calling thread: dense + activation (relu fused into
   // the matrix multiply).
   void dense_hidden_forward(float* out, const float* in, const DenseView& L, int rows,

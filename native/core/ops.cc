@@ -205,6 +205,13 @@ void gaussian_sse_backward(float* dmean, const float* mean, const float* target,
 }
 
 namespace {
+// Lowers `first` to `candidate` if smaller (threads race to report).
+void store_min(std::atomic<int64_t>& first, int64_t candidate) {
+  int64_t seen = first.load();
+  while (candidate < seen && !first.compare_exchange_weak(seen, candidate)) {
+  }
+}
+
 int64_t find_non_finite_serial(const float* x, int64_t begin, int64_t end) {
   // Branch-free test of whole blocks (vectorizes: all-ones exponent bits mean
   // NaN or infinity); only a block that fails is scanned element by element.
@@ -230,12 +237,15 @@ int64_t find_non_finite(const float* x, int64_t n, int threads) {
   std::atomic<int64_t> first{n};
   parallel_for_range(n, threads, 1 << 20, [&](long long begin, long long end) {
     const int64_t bad = find_non_finite_serial(x, begin, end);
-    if (bad < 0) return;
-    int64_t seen = first.load();
-    while (bad < seen && !first.compare_exchange_weak(seen, bad)) {
-    }
+    if (bad >= 0) store_min(first, bad);
   });
   return first.load() < n ? first.load() : -1;
+}
+
+bool InputCheck::scan(const float* part, int64_t n) {
+  const int64_t bad = find_non_finite_serial(part, 0, n);
+  if (bad >= 0) store_min(first_, (part - input_) + bad);
+  return !failed();
 }
 
 void sigmoid_inplace(float* x, int64_t n) { activation_forward(Activation::Sigmoid, x, x, n); }

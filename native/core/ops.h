@@ -4,6 +4,7 @@
 // are overwritten unless stated. Losses return sums over the batch; the caller
 // divides by B (losses are per-sample means, sums over input dimensions).
 #pragma once
+#include <atomic>
 #include <cstdint>
 
 namespace vae {
@@ -89,6 +90,28 @@ void gaussian_sse_backward(float* dmean, const float* mean, const float* target,
 // Index of the first NaN or infinity in x[0..n), or -1. Large arrays are
 // scanned on up to `threads` threads.
 int64_t find_non_finite(const float* x, int64_t n, int threads = 1);
+
+// Checks an inference call's input for NaN and infinity while the call runs:
+// each block of rows scans its own rows just before its first product reads
+// them, so the scan runs on every thread and brings into cache data that is
+// needed next anyway, instead of being a serial pass of its own. A block
+// whose scan fails, or that starts after one failed, computes nothing; every
+// block still scans, so first_bad() is the input's first bad value.
+class InputCheck {
+ public:
+  explicit InputCheck(const float* input) : input_(input) {}
+  // Scans part[0..n) of the input; false if a bad value was found in it or
+  // elsewhere already (the caller then skips its work).
+  bool scan(const float* part, int64_t n);
+  bool failed() const { return first_.load(std::memory_order_relaxed) != kNone; }
+  // Flat index into the input of the first bad value, or -1.
+  int64_t first_bad() const { return failed() ? first_.load() : -1; }
+
+ private:
+  static constexpr int64_t kNone = INT64_MAX;
+  const float* input_;
+  std::atomic<int64_t> first_{kNone};
+};
 
 // ---- output transforms for inference ----------------------------------------
 void sigmoid_inplace(float* x, int64_t n);
