@@ -199,6 +199,24 @@ describe('inference', () => {
     expect(same(e.mean, fresh().encodeMean(big))).toBe(true);
   });
 
+  test("each thread's scratch serves models of different widths at once", async () => {
+    // Inference keeps a block's activations in a scratch buffer of the thread's own, grown
+    // as needed: calls of a wide and a narrow model, sync and async at once, must not mix.
+    const wide = new VAE({ inputDim: 12, latentDim: 3, encoderLayers: [300, 40], decoderLayers: [200, 30], seed: 5, threads: 2 });
+    const narrow = new VAE({ ...vae.config, threads: 2 });
+    narrow.setParameters(vae.getParameters());
+    const big = randomArray(3000 * 12, 6, 0, 1), z = randomNormal(3000 * 3, 7);
+    const run = (m: VAE) => [m.encodeMeanAsync(big), m.decodeAsync(z), m.reconstructAsync(big), m.reconstructAsync(big, { eps: z })];
+    const expected = [wide, narrow].map((m) => [m.encodeMean(big), m.decode(z), m.reconstruct(big), m.reconstruct(big, { eps: z })]);
+    const pending = [...run(wide), ...run(narrow)];
+    const syncNarrow = narrow.decode(z), syncWide = wide.encodeMean(big);
+    const got = await Promise.all(pending);
+    got.forEach((out, i) => expect(same(out, expected[i >> 2][i & 3])).toBe(true));
+    expect(same(syncNarrow, expected[1][1])).toBe(true);
+    expect(same(syncWide, expected[0][0])).toBe(true);
+    expect(wide.evaluate(big)).toEqual(await wide.evaluateAsync(big));
+  });
+
   test('accepts Matrix input and subarray views (byteOffset respected)', () => {
     const big = new Float32Array(12 * 7);
     big.set(x, 12);

@@ -90,7 +90,7 @@ class Model {
   // checks and tests; eps is [rows, latent].
   LossSums loss_and_gradients(const float* x, int rows, const float* eps, float* grads);
 
-  // ---- inference (thread-safe w.r.t. each other; allocate their own scratch) --
+  // ---- inference (thread-safe w.r.t. each other) -----------------------------
   // check (optional): the input (x, or z for decode) is scanned for NaN and
   // infinity block by block as the call runs (see InputCheck). When the check
   // fails the results are incomplete: the caller reports the error instead.
@@ -151,25 +151,22 @@ class Model {
   void ensure_training_packs();
   // Sum of the reconstruction loss (BCE from logits or SSE / 2) over n values.
   double reconstruction_loss(const float* logits, const float* x, int64_t n) const;
-  // The decoder's output for `rows` rows into out: probabilities (bernoulli) or means.
-  void write_decoder_output(const Workspace& ws, int rows, float* out) const;
-  // What forward_encoder leaves in the workspace: the mean only (encodeMean
-  // skips the log-variance half of the head), or mean and log-variance.
-  enum class EncoderOutput { Mean, MeanAndLogVar };
-  // Inference passes over `rows` rows in blocks of rows on the pool (see
-  // for_row_blocks), with the layers' weights prepacked (packed_weights()).
-  // Each block first scans its input rows when check is given; both return
-  // false if the check failed.
+  // Inference on one block of `rows` rows, on the calling thread
+  // (model_infer.cc), with the layers' weights prepacked (packed_weights()).
+  // s: scratch for the hidden activations, at least encoder_scratch(rows) or
+  // decoder_scratch(rows) floats.
   using PackedLayers = std::vector<PackedMatrix>;
-  bool forward_encoder(Workspace& ws, const float* x, int rows, const PackedLayers& packed,
-                       EncoderOutput output = EncoderOutput::MeanAndLogVar, InputCheck* check = nullptr) const;
-  bool forward_decoder(Workspace& ws, const float* z, int rows, const PackedLayers& packed,
-                       InputCheck* check = nullptr) const;
-  // One block of rows [r0, r0 + rows) of each, on the calling thread.
-  void encoder_rows(Workspace& ws, const float* x, int r0, int rows, const PackedLayers& packed,
-                    EncoderOutput output, InputCheck* check) const;
-  void decoder_rows(Workspace& ws, const float* z, int r0, int rows, const PackedLayers& packed,
-                    InputCheck* check) const;
+  size_t encoder_scratch(int rows) const;
+  size_t decoder_scratch(int rows) const;
+  // mean [rows, d] and, unless logvar is nullptr, logvar [rows, d] of x
+  // [rows, n] (the mean-only encoder skips the log-variance half of the head).
+  void encoder_rows(float* s, const float* x, int rows, const PackedLayers& packed, float* mean,
+                    float* logvar) const;
+  // The decoder's last layer before its output transform: logits (bernoulli)
+  // or means (gaussian), out [rows, n], of z [rows, d].
+  void decoder_rows(float* s, const float* z, int rows, const PackedLayers& packed, float* out) const;
+  // Logits to probabilities in place (bernoulli); means stay as they are.
+  void output_transform(float* out, int64_t count) const;
   // A hidden layer on the calling thread: dense + activation (relu fused into
   // the matrix multiply).
   void dense_hidden_forward(float* out, const float* in, const DenseView& L, int rows,
@@ -187,12 +184,8 @@ class Model {
   Rng train_rng_;
   std::vector<int32_t> permutation_;
   // Training scratch, sized for the largest batch seen; reused across batches.
+  // (Inference uses a scratch buffer per thread instead: model_infer.cc.)
   Workspace* train_ws_ = nullptr;
-  // Inference scratch: concurrent calls (sync on the JS thread, async on
-  // libuv's pool) each borrow one, so steady-state inference allocates nothing.
-  class WorkspaceLease;
-  mutable std::mutex inference_ws_mutex_;
-  mutable std::vector<Workspace*> inference_ws_;
   std::vector<float> batch_x_, batch_eps_, next_batch_eps_;
   // Training copies of each layer's W packed as the forward product reads it
   // (train_w_) and transposed as the input-gradient product reads it

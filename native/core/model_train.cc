@@ -56,7 +56,7 @@ void Model::ensure_training_packs() {
 LossSums Model::train_forward_backward(const float* x, int rows, const float* eps, bool backward,
                                        const RowGather* gather) {
   Workspace& ws = *train_ws_;
-  ws.ensure(config_, rows, Workspace::kTraining);
+  ws.ensure(config_, rows);
   // Each forward product reads W in place when the matrix multiply would (few
   // rows per block) and the batch is narrower than W (packing the rows of
   // the activations then costs less than repacking W every step); otherwise
