@@ -2,7 +2,8 @@
 // npm run bench: every figure is a median over repeated runs after warm-up, reported
 // against the machine's measured FMA peak and, for encoding, against onnxruntime-node
 // running the same exported encoder with the same thread count in this process.
-// Writes bench/results.json. Options: --quick (fewer repeats), --json PATH.
+// Writes bench/results.json. Options: --quick (fewer repeats), --json PATH,
+// --only gemm,training,epoch,encoding (those sections only; the FMA peak is always measured).
 'use strict';
 const { existsSync, mkdirSync, writeFileSync, mkdtempSync, rmSync } = require('fs');
 const { tmpdir, cpus } = require('os');
@@ -13,7 +14,13 @@ const { VAE } = require('../dist');
 const { loadBinding } = require('../dist/native/binding');
 const { loadEmbeddedFashionMnist, loadIdxDirectory } = require('../dist/data/load');
 
-const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, json: { type: 'string', default: 'bench/results.json' } } });
+const { values: args } = parseArgs({
+  options: { quick: { type: 'boolean', default: false }, json: { type: 'string', default: 'bench/results.json' }, only: { type: 'string' } },
+});
+const SECTIONS = ['gemm', 'training', 'epoch', 'encoding'];
+const only = args.only ? args.only.split(',') : SECTIONS;
+for (const name of only) if (!SECTIONS.includes(name)) throw new Error(`--only: unknown section ${JSON.stringify(name)}; expected some of ${SECTIONS.join(', ')}`);
+const want = (name) => only.includes(name);
 const REPEATS = args.quick ? 3 : 7;
 const THREADS = [1, 2];
 const { ops, cpuInfo } = loadBinding();
@@ -86,66 +93,70 @@ async function main() {
   table('FMA peak (independent AVX2 FMA chains)', ['threads', 'GFLOP/s'], THREADS.map((t) => [t, f1(peak[t])]));
 
   // 2. Matrix multiply for the shapes the model uses.
-  const shapes = [];
-  for (const B of [128, 1024])
-    shapes.push(
-      { name: `fwd x W1 (${B}x784 . 784x400)`, ta: 0, tb: 0, M: B, N: 400, K: 784 },
-      { name: `fwd h W2 (${B}x400 . 400x40)`, ta: 0, tb: 0, M: B, N: 40, K: 400 },
-      { name: `fwd z W3 (${B}x20 . 20x400)`, ta: 0, tb: 0, M: B, N: 400, K: 20 },
-      { name: `fwd h W4 (${B}x400 . 400x784)`, ta: 0, tb: 0, M: B, N: 784, K: 400 },
-      { name: `dW4 = h^T dY (400x${B} . ${B}x784)`, ta: 1, tb: 0, M: 400, N: 784, K: B },
-      { name: `dh = dY W4^T (${B}x784 . 784x400)`, ta: 0, tb: 1, M: B, N: 400, K: 784 },
-      { name: `dW1 = x^T dH (784x${B} . ${B}x400)`, ta: 1, tb: 0, M: 784, N: 400, K: B },
-      { name: `dW2 = h^T dHead (400x${B} . ${B}x40)`, ta: 1, tb: 0, M: 400, N: 40, K: B },
-      { name: `dh1 = dHead W2^T (${B}x40 . 40x400)`, ta: 0, tb: 1, M: B, N: 400, K: 40 },
-      { name: `dW3 = z^T dH3 (20x${B} . ${B}x400)`, ta: 1, tb: 0, M: 20, N: 400, K: B },
-      { name: `dz = dH3 W3^T (${B}x400 . 400x20)`, ta: 0, tb: 1, M: B, N: 20, K: 400 },
-    );
-  results.gemm = [];
-  const gemmRows = [];
-  for (const s of shapes) {
-    const A = new Float32Array(s.M * s.K).fill(0.5), Bm = new Float32Array(s.K * s.N).fill(0.25), C = new Float32Array(s.M * s.N);
-    const lda = s.ta ? s.M : s.K, ldb = s.tb ? s.K : s.N;
-    const row = { ...s };
-    const cells = [s.name];
-    for (const t of THREADS) {
-      const sec = timeSync(() => ops.sgemm(s.ta, s.tb, s.M, s.N, s.K, 1, A, lda, Bm, ldb, 0, C, s.N, t, 0), 0.05);
-      const gflops = (2 * s.M * s.N * s.K) / sec / 1e9;
-      row[`gflops${t}`] = gflops;
-      cells.push(`${f1(gflops)} (${pct(gflops / peak[t])})`);
-    }
-    results.gemm.push(row);
-    gemmRows.push(cells);
+  const { x } = await loadEmbeddedFashionMnist();
+  if (want('gemm')) {
+    const shapes = [];
+    for (const B of [128, 1024])
+      shapes.push(
+        { name: `fwd x W1 (${B}x784 . 784x400)`, ta: 0, tb: 0, M: B, N: 400, K: 784 },
+        { name: `fwd h W2 (${B}x400 . 400x40)`, ta: 0, tb: 0, M: B, N: 40, K: 400 },
+        { name: `fwd z W3 (${B}x20 . 20x400)`, ta: 0, tb: 0, M: B, N: 400, K: 20 },
+        { name: `fwd h W4 (${B}x400 . 400x784)`, ta: 0, tb: 0, M: B, N: 784, K: 400 },
+        { name: `dW4 = h^T dY (400x${B} . ${B}x784)`, ta: 1, tb: 0, M: 400, N: 784, K: B },
+        { name: `dh = dY W4^T (${B}x784 . 784x400)`, ta: 0, tb: 1, M: B, N: 400, K: 784 },
+        { name: `dW1 = x^T dH (784x${B} . ${B}x400)`, ta: 1, tb: 0, M: 784, N: 400, K: B },
+        { name: `dW2 = h^T dHead (400x${B} . ${B}x40)`, ta: 1, tb: 0, M: 400, N: 40, K: B },
+        { name: `dh1 = dHead W2^T (${B}x40 . 40x400)`, ta: 0, tb: 1, M: B, N: 400, K: 40 },
+        { name: `dW3 = z^T dH3 (20x${B} . ${B}x400)`, ta: 1, tb: 0, M: 20, N: 400, K: B },
+        { name: `dz = dH3 W3^T (${B}x400 . 400x20)`, ta: 0, tb: 1, M: B, N: 20, K: 400 },
+      );
+    results.gemm = [];
+    const gemmRows = [];
+    for (const s of shapes) {
+      const A = new Float32Array(s.M * s.K).fill(0.5), Bm = new Float32Array(s.K * s.N).fill(0.25), C = new Float32Array(s.M * s.N);
+      const lda = s.ta ? s.M : s.K, ldb = s.tb ? s.K : s.N;
+      const row = { ...s };
+      const cells = [s.name];
+      for (const t of THREADS) {
+        const sec = timeSync(() => ops.sgemm(s.ta, s.tb, s.M, s.N, s.K, 1, A, lda, Bm, ldb, 0, C, s.N, t, 0), 0.05);
+        const gflops = (2 * s.M * s.N * s.K) / sec / 1e9;
+        row[`gflops${t}`] = gflops;
+        cells.push(`${f1(gflops)} (${pct(gflops / peak[t])})`);
+      }
+      results.gemm.push(row);
+      gemmRows.push(cells);
   }
   table('Matrix multiply, GFLOP/s (% of FMA peak)', ['shape', '1 thread', '2 threads'], gemmRows);
+  }
 
   // 3. Training throughput of the classic model, and event-loop delay while it trains.
-  const { x } = await loadEmbeddedFashionMnist();
   const FLOP_PER_SAMPLE = 3.29e6;
-  results.training = [];
-  const trainRows = [];
-  for (const batchSize of [128, 1024])
-    for (const t of THREADS) {
-      const vae = new VAE({ seed: 1, threads: t });
-      const samples = [];
-      const loop = monitorEventLoopDelay({ resolution: 1 });
-      for (let r = 0; r < Math.max(3, REPEATS - 2); r++) {
-        if (r === 1) loop.enable();
-        const [e] = await vae.fit(x, { epochs: 1, batchSize });
-        if (r > 0) samples.push(e.samplesPerSecond); // first epoch is warm-up
+  if (want('training')) {
+    results.training = [];
+    const trainRows = [];
+    for (const batchSize of [128, 1024])
+      for (const t of THREADS) {
+        const vae = new VAE({ seed: 1, threads: t });
+        const samples = [];
+        const loop = monitorEventLoopDelay({ resolution: 1 });
+        for (let r = 0; r < Math.max(3, REPEATS - 2); r++) {
+          if (r === 1) loop.enable();
+          const [e] = await vae.fit(x, { epochs: 1, batchSize });
+          if (r > 0) samples.push(e.samplesPerSecond); // first epoch is warm-up
+        }
+        loop.disable();
+        const sps = median(samples);
+        const gflops = (sps * FLOP_PER_SAMPLE) / 1e9;
+        const row = { batchSize, threads: t, samplesPerSecond: sps, gflops, fractionOfPeak: gflops / peak[t], eventLoopDelayMs: { p50: loop.percentile(50) / 1e6, p99: loop.percentile(99) / 1e6 } };
+        results.training.push(row);
+        trainRows.push([batchSize, t, int(sps), f1(gflops), pct(gflops / peak[t]), `${row.eventLoopDelayMs.p50.toFixed(2)} / ${row.eventLoopDelayMs.p99.toFixed(2)}`]);
       }
-      loop.disable();
-      const sps = median(samples);
-      const gflops = (sps * FLOP_PER_SAMPLE) / 1e9;
-      const row = { batchSize, threads: t, samplesPerSecond: sps, gflops, fractionOfPeak: gflops / peak[t], eventLoopDelayMs: { p50: loop.percentile(50) / 1e6, p99: loop.percentile(99) / 1e6 } };
-      results.training.push(row);
-      trainRows.push([batchSize, t, int(sps), f1(gflops), pct(gflops / peak[t]), `${row.eventLoopDelayMs.p50.toFixed(2)} / ${row.eventLoopDelayMs.p99.toFixed(2)}`]);
-    }
-  table('Training, classic 784-400-20 model, whole epochs over 10,000 images (3.29 MFLOP/sample)', ['batch', 'threads', 'samples/s', 'GFLOP/s', '% peak', 'event-loop delay p50 / p99 ms'], trainRows);
+    table('Training, classic 784-400-20 model, whole epochs over 10,000 images (3.29 MFLOP/sample)', ['batch', 'threads', 'samples/s', 'GFLOP/s', '% peak', 'event-loop delay p50 / p99 ms'], trainRows);
+  }
 
   // 3b. A whole 60,000-image Fashion-MNIST epoch, end to end (shuffling and data handling included).
   const fullDir = '/usr/share/datasets/fashion-mnist';
-  if (existsSync(fullDir)) {
+  if (want('epoch') && existsSync(fullDir)) {
     const { train } = await loadIdxDirectory(fullDir);
     const epochRows = [];
     for (const t of THREADS) {
@@ -164,11 +175,12 @@ async function main() {
   }
 
   // 4. Encoding throughput: native vs onnxruntime-node on the same exported encoder.
-  let ort;
-  try {
-    ort = require('onnxruntime-node');
-  } catch (err) {
-    console.log(`\n(onnxruntime-node unavailable: ${err.message})`);
+  if (want('encoding')) {
+    let ort;
+    try {
+      ort = require('onnxruntime-node');
+    } catch (err) {
+      console.log(`\n(onnxruntime-node unavailable: ${err.message})`);
   }
   const vae = new VAE({ seed: 1 });
   await vae.fit(x, { epochs: 1 });
@@ -206,6 +218,7 @@ async function main() {
   rmSync(dir, { recursive: true, force: true });
   table('Encoding (samples/s); ratio = vae-node / onnxruntime-node, same thread count, same process',
     ['threads', 'batch', 'mean (sync)', 'mean+logVar (sync)', 'mean (async)', 'ort mean', 'ort mean+logVar', 'ratio mean', 'ratio mean+logVar'], encRows);
+  }
 
   mkdirSync(path.dirname(path.resolve(args.json)), { recursive: true });
   writeFileSync(args.json, JSON.stringify(results, null, 2));
