@@ -7,6 +7,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <new>
 
 #include "binding/args.h"
 #include "binding/promise_worker.h"
@@ -123,11 +124,16 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
 
   // Runs call(check), an inference call whose row blocks scan its input `in`
   // (rows x cols) for NaN and infinity as they go (vae::InputCheck), and
-  // names the first one found.
+  // names the first one found. Sync calls run it on the JS thread, where no
+  // C++ exception may escape: a failed scratch allocation becomes an error.
   template <class Call>
   static TaskError run_checked(const std::string& name, const float* in, int cols, Call call) {
     vae::InputCheck check(in);
-    call(&check);
+    try {
+      call(&check);
+    } catch (const std::bad_alloc&) {
+      return {"ERR_NATIVE", "out of memory for the inference scratch"};
+    }
     return non_finite_error(name, check.first_bad(), cols);
   }
 
@@ -448,7 +454,14 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       throw_type(info.Env(), "rows", "at most 1048576 rows");
       return info.Env().Undefined();
     }
-    return sums_array(info.Env(), model_->loss_and_gradients(io.in.data, static_cast<int>(io.rows), eps.data, grads.data));
+    vae::LossSums sums;
+    try {
+      sums = model_->loss_and_gradients(io.in.data, static_cast<int>(io.rows), eps.data, grads.data);
+    } catch (const std::bad_alloc&) {
+      throw_error(info.Env(), "ERR_NATIVE", "out of memory for the training workspace");
+      return info.Env().Undefined();
+    }
+    return sums_array(info.Env(), sums);
   }
 
   // Queues `run` on libuv's pool; keeps this and the first n_args alive.
