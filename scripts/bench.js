@@ -52,8 +52,11 @@ async function timeInterleaved(fns, minSeconds = 0.1) {
   for (const fn of fns) await fn();
   const perRound = [];
   for (let r = 0; r < REPEATS + 2; r++) {
-    const round = [];
-    for (const fn of fns) {
+    const round = new Array(fns.length);
+    // Each round starts with the next contestant, so that none is always the
+    // one that follows onnxruntime.
+    for (let k = 0; k < fns.length; k++) {
+      const j = (k + r) % fns.length, fn = fns[j];
       // A quiet gap, then one untimed call: thread pools that spin after their
       // last job (this library's and onnxruntime's) must not steal the cores
       // from the next contestant.
@@ -62,7 +65,7 @@ async function timeInterleaved(fns, minSeconds = 0.1) {
       let iterations = 0;
       const start = now();
       do { await fn(); iterations++; } while (now() - start < minSeconds);
-      round.push((now() - start) / iterations);
+      round[j] = (now() - start) / iterations;
     }
     perRound.push(round);
   }
