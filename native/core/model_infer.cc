@@ -3,9 +3,10 @@
 // Each call runs blocks of rows through every layer on one thread
 // (for_row_blocks), reading the weights prepacked (packed_weights()). A
 // block's activations go to a scratch buffer of the thread's own, reused block
-// after block and call after call, so they stay in that core's cache instead
-// of travelling to memory, and inference allocates nothing once warm. Results
-// go straight to the caller's arrays, output transforms included.
+// after block and call after call (it keeps the size of the widest model the
+// thread has served), so they stay in that core's cache instead of travelling
+// to memory, and encode, decode and reconstruct allocate nothing once warm.
+// Results go straight to the caller's arrays, output transforms included.
 #include <algorithm>
 #include <cmath>
 #include <vector>
