@@ -3,7 +3,8 @@
 // against the machine's measured FMA peak and, for encoding, against onnxruntime-node
 // running the same exported encoder with the same thread count in this process.
 // Writes bench/results.json. Options: --quick (fewer repeats), --json PATH,
-// --only gemm,training,epoch,encoding (those sections only; the FMA peak is always measured).
+// --only gemm,training,epoch,encoding (those sections only; the FMA peak is always measured;
+// the JSON then goes to bench/results.<sections>.json unless --json says otherwise).
 'use strict';
 const { existsSync, mkdirSync, writeFileSync, mkdtempSync, rmSync } = require('fs');
 const { tmpdir, cpus } = require('os');
@@ -15,12 +16,14 @@ const { loadBinding } = require('../dist/native/binding');
 const { loadEmbeddedFashionMnist, loadIdxDirectory } = require('../dist/data/load');
 
 const { values: args } = parseArgs({
-  options: { quick: { type: 'boolean', default: false }, json: { type: 'string', default: 'bench/results.json' }, only: { type: 'string' } },
+  options: { quick: { type: 'boolean', default: false }, json: { type: 'string' }, only: { type: 'string' } },
 });
 const SECTIONS = ['gemm', 'training', 'epoch', 'encoding'];
 const only = args.only ? args.only.split(',') : SECTIONS;
 for (const name of only) if (!SECTIONS.includes(name)) throw new Error(`--only: unknown section ${JSON.stringify(name)}; expected some of ${SECTIONS.join(', ')}`);
 const want = (name) => only.includes(name);
+// A partial run never overwrites the full results.
+const jsonPath = args.json ?? (args.only ? `bench/results.${only.join('-')}.json` : 'bench/results.json');
 const REPEATS = args.quick ? 3 : 7;
 const THREADS = [1, 2];
 const { ops, cpuInfo } = loadBinding();
@@ -223,9 +226,9 @@ async function main() {
     ['threads', 'batch', 'mean (sync)', 'mean+logVar (sync)', 'mean (async)', 'ort mean', 'ort mean+logVar', 'ratio mean', 'ratio mean+logVar'], encRows);
   }
 
-  mkdirSync(path.dirname(path.resolve(args.json)), { recursive: true });
-  writeFileSync(args.json, JSON.stringify(results, null, 2));
-  console.log(`\nwrote ${args.json}`);
+  mkdirSync(path.dirname(path.resolve(jsonPath)), { recursive: true });
+  writeFileSync(jsonPath, JSON.stringify(results, null, 2));
+  console.log(`\nwrote ${jsonPath}`);
 }
 
 main().catch((err) => {

@@ -211,6 +211,10 @@ describe.each([
       return (rec + config.beta * kl) / rows;
     };
     expectGradientsClose(params, loss, grads, { h: 2e-3, atol: 1e-3, rtol: 2e-2 });
+    // Non-finite noise is named, never turned into a NaN loss.
+    const badEps = eps.slice();
+    badEps[3] = NaN;
+    expect(() => model.lossAndGradients(x, rows, badEps, null)).toThrow(/eps .*row 1, column 1/);
   });
 });
 

@@ -5,7 +5,7 @@ import { join } from 'path';
 import { loadEmbeddedFashionMnist } from '../lib/data/load';
 import { Matrix, sliceRows } from '../lib/data/matrix';
 import { FitAbortedError, VAE, VaeError } from '../lib';
-import { randomArray, randomNormal } from './helpers/native';
+import { binding, randomArray, randomNormal } from './helpers/native';
 import { expectRejects, expectVaeError } from './helpers/errors';
 
 let images: Matrix;
@@ -217,6 +217,17 @@ describe('inference', () => {
     expect(wide.evaluate(big)).toEqual(await wide.evaluateAsync(big));
   });
 
+  test('a scratch buffer wider than 64 MB is not kept after the call', () => {
+    // 128 rows x 150,000 hidden units = 77 MB per thread: freed after each block
+    // (measured: RSS +17 MB with the trim, +161 MB without it on 2 threads).
+    const wide = new VAE({ inputDim: 12, latentDim: 3, encoderLayers: [150000], decoderLayers: [8], seed: 1, threads: 2 });
+    const x600 = randomArray(600 * 12, 24, 0, 1);
+    const before = process.memoryUsage().rss;
+    const first = wide.encodeMean(x600);
+    expect(process.memoryUsage().rss - before).toBeLessThan(80e6);
+    expect(same(wide.encodeMean(x600), first)).toBe(true);
+  });
+
   test('accepts Matrix input and subarray views (byteOffset respected)', () => {
     const big = new Float32Array(12 * 7);
     big.set(x, 12);
@@ -299,6 +310,45 @@ describe('inference input check', () => {
     expect(same(await vae.encodeMeanAsync(x), clean.mean)).toBe(true);
     expect(same(vae.decode(z), clean.decoded)).toBe(true);
     expect(vae.evaluate(x)).toEqual(clean.evaluation);
+  });
+});
+
+describe('outputs that share memory with the input', () => {
+  // Blocks of rows write their outputs while other blocks still read the input, so an
+  // output overlapping the input (or the other output) would give wrong results: refused.
+  test('are refused by the API and by the native layer, naming the output', async () => {
+    const vae = new VAE({ inputDim: 12, latentDim: 3, encoderLayers: [16], seed: 3, threads: 2 });
+    const rows = 600, x = randomArray(rows * 12, 21, 0, 1);
+    const shared = new Float32Array(rows * 12 + rows * 3);
+    shared.set(x);
+    const input = shared.subarray(0, rows * 12);
+    await expectRejects(vae.encodeMeanAsync(input, shared.subarray(rows * 12 - 5, rows * 12 - 5 + rows * 3)), 'ERR_INVALID_ARGUMENT', /shares no memory with x for out/);
+    // Beside the input in the same buffer is fine, and gives the usual result.
+    expect(same(await vae.encodeMeanAsync(input, shared.subarray(rows * 12)), vae.encodeMean(x))).toBe(true);
+
+    const native = new binding.NativeModel({ ...vae.config, activation: 0, likelihood: 0, threads: 2 });
+    const z = randomNormal(rows * 3, 22), buf = new Float32Array(rows * 12 + rows * 3);
+    const msg = (fn: () => unknown) => { try { fn(); } catch (e) { return `${(e as { code?: string }).code}: ${(e as Error).message}`; } return 'no error'; };
+    expect(msg(() => native.encode(x, rows, x.subarray(0, rows * 3), null))).toMatch(/ERR_INVALID_ARGUMENT.*no memory with x for mean/);
+    const meanAndLogVar = new Float32Array(rows * 3 + 1);
+    expect(msg(() => native.encode(x, rows, meanAndLogVar.subarray(0, rows * 3), meanAndLogVar.subarray(1)))).toMatch(/ERR_INVALID_ARGUMENT.*no memory with logVar for mean/);
+    buf.set(z, rows * 12);
+    expect(msg(() => native.decode(buf.subarray(rows * 12), rows, buf.subarray(3, 3 + rows * 12)))).toMatch(/ERR_INVALID_ARGUMENT.*no memory with z for out/);
+    expect(msg(() => native.reconstruct(x, rows, buf.subarray(rows * 12), buf.subarray(rows * 3, rows * 3 + rows * 12)))).toMatch(/ERR_INVALID_ARGUMENT.*no memory with eps for out/);
+    expect(msg(() => native.reconstruct(x, rows, null, x))).toMatch(/ERR_INVALID_ARGUMENT.*no memory with x for out/);
+    // Async calls check their arguments before queueing: the error is thrown at once.
+    expect(msg(() => native.encodeAsync(x, rows, x.subarray(rows), null))).toMatch(/ERR_INVALID_ARGUMENT.*no memory with x for mean/);
+  });
+});
+
+describe('threads', () => {
+  test('cannot change while async inference runs on the model', async () => {
+    const vae = new VAE({ inputDim: 12, latentDim: 3, encoderLayers: [16], seed: 3, threads: 2 });
+    const pending = vae.encodeAsync(randomArray(3000 * 12, 23, 0, 1));
+    expect(() => { vae.threads = 1; }).toThrow(expect.objectContaining({ code: 'ERR_BUSY' }));
+    await pending;
+    vae.threads = 1;
+    expect(vae.threads).toBe(1);
   });
 });
 

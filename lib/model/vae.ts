@@ -76,6 +76,7 @@ export class VAE {
   }
   set threads(value: number) {
     this.#assertIdle('setting threads');
+    if (this.#pendingReads > 0) throw new VaeError('ERR_BUSY', 'async inference calls are still running on this model; await them before setting threads');
     this.#threads = checkThreads('threads', value);
     this.#native.setThreads(value);
   }
@@ -148,12 +149,12 @@ export class VAE {
   }
 
   /**
-   * encodeMean() on a worker thread; `out` (optional) receives the means in place.
-   * If the call rejects (NaN or infinity in `x`), `out` holds partial results.
+   * encodeMean() on a worker thread; `out` (optional, sharing no memory with `x`) receives
+   * the means in place. If the call rejects (NaN or infinity in `x`), `out` holds partial results.
    */
   async encodeMeanAsync(x: Input, out?: Float32Array): Promise<Float32Array> {
     const input = this.#input(x, this.config.inputDim, 'x');
-    const mean = this.#output(out, input.rows * this.config.latentDim, 'out');
+    const mean = this.#output(out, input.rows * this.config.latentDim, 'out', input.data);
     await this.#callAsync(() => this.#native.encodeAsync(input.data, input.rows, mean, null));
     return mean;
   }
@@ -379,9 +380,12 @@ export class VAE {
     return toMatrix(x, cols, name);
   }
 
-  #output(out: Float32Array | undefined, length: number, name: string): Float32Array {
+  // Native blocks of rows write the output while others still read the input: they may share no memory.
+  #output(out: Float32Array | undefined, length: number, name: string, input: Float32Array): Float32Array {
     if (out === undefined) return new Float32Array(length);
     if (!(out instanceof Float32Array) || out.length !== length) throw invalidArgument(name, `a Float32Array of ${length} values`, out);
+    if (out.buffer === input.buffer && out.byteOffset < input.byteOffset + input.byteLength && input.byteOffset < out.byteOffset + out.byteLength)
+      throw invalidArgument(name, 'a Float32Array that shares no memory with x', out);
     return out;
   }
 

@@ -33,6 +33,14 @@ struct F32 {
   int64_t length = 0;
 };
 
+// The first a_len floats at a and the first b_len at b share memory (any of
+// them from the same ArrayBuffer, at any offsets).
+inline bool overlap(const float* a, int64_t a_len, const float* b, int64_t b_len) {
+  if (!a || !b || a_len <= 0 || b_len <= 0) return false;
+  const auto a0 = reinterpret_cast<uintptr_t>(a), b0 = reinterpret_cast<uintptr_t>(b);
+  return a0 < b0 + static_cast<uintptr_t>(b_len) * sizeof(float) && b0 < a0 + static_cast<uintptr_t>(a_len) * sizeof(float);
+}
+
 // A Float32Array (any byteOffset) with at least min_length elements; when
 // nullable, null/undefined gives an empty view.
 inline bool get_f32(const Napi::CallbackInfo& info, size_t index, const char* name, int64_t min_length,

@@ -4,8 +4,10 @@
 // throws ERR_BUSY: training mutates the parameters from another thread.
 #include <napi.h>
 
+#include <algorithm>
 #include <atomic>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <new>
 
@@ -133,6 +135,8 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       call(&check);
     } catch (const std::bad_alloc&) {
       return {"ERR_NATIVE", "out of memory for the inference scratch"};
+    } catch (const std::exception& e) {  // e.g. the thread pool failing to start a thread
+      return {"ERR_NATIVE", e.what()};
     }
     return non_finite_error(name, check.first_bad(), cols);
   }
@@ -220,8 +224,32 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   // Input (argument 0, rows x in_cols) and rows (argument 1) of an inference
   // call. Its finiteness is checked by the call itself (run_checked).
   bool parse_rows(const Napi::CallbackInfo& info, const char* in_name, int in_cols, Io* io) {
-    return ensure_idle(info.Env()) && get_int(info, 1, "rows", 1, int64_t(1) << 40, &io->rows) &&
+    // rows * in_cols must not overflow: at most 2^62 values.
+    const int64_t max_rows = std::min<int64_t>(int64_t(1) << 40, (int64_t(1) << 62) / std::max(1, in_cols));
+    return ensure_idle(info.Env()) && get_int(info, 1, "rows", 1, max_rows, &io->rows) &&
            get_f32(info, 0, in_name, io->rows * in_cols, &io->in);
+  }
+
+  // Blocks of rows write their outputs while other blocks still read the
+  // input, so an output may share no memory with the input or the other
+  // output: refused (naming the output) rather than computed wrong.
+  struct Span {
+    const char* name;
+    const float* data;
+    int64_t length;
+  };
+  static bool disjoint(Napi::Env env, Span out, std::initializer_list<Span> others) {
+    for (const Span& other : others) {
+      if (!overlap(out.data, out.length, other.data, other.length)) continue;
+      throw_type(env, out.name, std::string("an array that shares no memory with ") + other.name);
+      return false;
+    }
+    return true;
+  }
+  static bool encode_outputs_disjoint(Napi::Env env, const Io& io, int n, int d) {
+    const Span x{"x", io.in.data, io.rows * n}, mean{"mean", io.out.data, io.rows * d},
+        logvar{"logVar", io.out2.data, io.rows * d};
+    return disjoint(env, mean, {x, logvar}) && disjoint(env, logvar, {x});
   }
 
   // [sync] encode(x, rows, mean, logVar | null)
@@ -229,7 +257,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     Io io;
     const int n = model_ ? model_->config().input_dim : 0, d = model_ ? model_->config().latent_dim : 0;
     if (!parse_rows(info, "x", n, &io) || !get_f32(info, 2, "mean", io.rows * d, &io.out) ||
-        !get_f32(info, 3, "logVar", io.rows * d, &io.out2, true))
+        !get_f32(info, 3, "logVar", io.rows * d, &io.out2, true) || !encode_outputs_disjoint(info.Env(), io, n, d))
       return info.Env().Undefined();
     ok(info.Env(), run_checked("x", io.in.data, n, [&](vae::InputCheck* check) {
          model_->encode(io.in.data, io.rows, io.out.data, io.out2.data, check);
@@ -242,7 +270,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     Io io;
     const int n = model_ ? model_->config().input_dim : 0, d = model_ ? model_->config().latent_dim : 0;
     if (!parse_rows(info, "x", n, &io) || !get_f32(info, 2, "mean", io.rows * d, &io.out) ||
-        !get_f32(info, 3, "logVar", io.rows * d, &io.out2, true))
+        !get_f32(info, 3, "logVar", io.rows * d, &io.out2, true) || !encode_outputs_disjoint(info.Env(), io, n, d))
       return info.Env().Undefined();
     Model* model = model_.get();
     return queue(info, 4, [=]() {
@@ -256,7 +284,9 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   Napi::Value decode(const Napi::CallbackInfo& info) {
     Io io;
     const int n = model_ ? model_->config().input_dim : 0, d = model_ ? model_->config().latent_dim : 0;
-    if (!parse_rows(info, "z", d, &io) || !get_f32(info, 2, "out", io.rows * n, &io.out)) return info.Env().Undefined();
+    if (!parse_rows(info, "z", d, &io) || !get_f32(info, 2, "out", io.rows * n, &io.out) ||
+        !disjoint(info.Env(), {"out", io.out.data, io.rows * n}, {{"z", io.in.data, io.rows * d}}))
+      return info.Env().Undefined();
     ok(info.Env(), run_checked("z", io.in.data, d, [&](vae::InputCheck* check) {
          model_->decode(io.in.data, io.rows, io.out.data, check);
        }));
@@ -267,7 +297,8 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   Napi::Value decode_async(const Napi::CallbackInfo& info) {
     Io io;
     const int n = model_ ? model_->config().input_dim : 0, d = model_ ? model_->config().latent_dim : 0;
-    if (!parse_rows(info, "z", d, &io) || !get_f32(info, 2, "out", io.rows * n, &io.out))
+    if (!parse_rows(info, "z", d, &io) || !get_f32(info, 2, "out", io.rows * n, &io.out) ||
+        !disjoint(info.Env(), {"out", io.out.data, io.rows * n}, {{"z", io.in.data, io.rows * d}}))
       return info.Env().Undefined();
     Model* model = model_.get();
     return queue(info, 3, [=]() {
@@ -282,7 +313,9 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     Io io;
     const int n = model_ ? model_->config().input_dim : 0, d = model_ ? model_->config().latent_dim : 0;
     if (!parse_rows(info, "x", n, &io) || !get_f32(info, 2, "eps", io.rows * d, &io.out2, true) ||
-        !get_f32(info, 3, "out", io.rows * n, &io.out))
+        !get_f32(info, 3, "out", io.rows * n, &io.out) ||
+        !disjoint(info.Env(), {"out", io.out.data, io.rows * n},
+                  {{"x", io.in.data, io.rows * n}, {"eps", io.out2.data, io.rows * d}}))
       return info.Env().Undefined();
     if (io.out2.data && !ok(info.Env(), finite_error("eps", io.out2.data, io.rows * d, d))) return info.Env().Undefined();
     ok(info.Env(), run_checked("x", io.in.data, n, [&](vae::InputCheck* check) {
@@ -296,7 +329,9 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     Io io;
     const int n = model_ ? model_->config().input_dim : 0, d = model_ ? model_->config().latent_dim : 0;
     if (!parse_rows(info, "x", n, &io) || !get_f32(info, 2, "eps", io.rows * d, &io.out2, true) ||
-        !get_f32(info, 3, "out", io.rows * n, &io.out))
+        !get_f32(info, 3, "out", io.rows * n, &io.out) ||
+        !disjoint(info.Env(), {"out", io.out.data, io.rows * n},
+                  {{"x", io.in.data, io.rows * n}, {"eps", io.out2.data, io.rows * d}}))
       return info.Env().Undefined();
     Model* model = model_.get();
     return queue(info, 4, [=]() {
@@ -448,7 +483,8 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     F32 eps, grads;
     const int n = model_ ? model_->config().input_dim : 0, d = model_ ? model_->config().latent_dim : 0;
     if (!parse_rows(info, "x", n, &io) || !ok(info.Env(), finite_error("x", io.in.data, io.rows * n, n)) ||
-        !get_f32(info, 2, "eps", io.rows * d, &eps) || !get_f32(info, 3, "grads", model_->param_count(), &grads, true))
+        !get_f32(info, 2, "eps", io.rows * d, &eps) || !ok(info.Env(), finite_error("eps", eps.data, io.rows * d, d)) ||
+        !get_f32(info, 3, "grads", model_->param_count(), &grads, true))
       return info.Env().Undefined();
     if (io.rows > (1 << 20)) {
       throw_type(info.Env(), "rows", "at most 1048576 rows");
@@ -459,6 +495,9 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       sums = model_->loss_and_gradients(io.in.data, static_cast<int>(io.rows), eps.data, grads.data);
     } catch (const std::bad_alloc&) {
       throw_error(info.Env(), "ERR_NATIVE", "out of memory for the training workspace");
+      return info.Env().Undefined();
+    } catch (const std::exception& e) {
+      throw_error(info.Env(), "ERR_NATIVE", e.what());
       return info.Env().Undefined();
     }
     return sums_array(info.Env(), sums);

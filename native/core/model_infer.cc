@@ -3,8 +3,8 @@
 // Each call runs blocks of rows through every layer on one thread
 // (for_row_blocks), reading the weights prepacked (packed_weights()). A
 // block's activations go to a scratch buffer of the thread's own, reused block
-// after block and call after call (it keeps the size of the widest model the
-// thread has served), so they stay in that core's cache instead of travelling
+// after block and call after call (up to kKeptScratchFloats is kept between
+// blocks), so they stay in that core's cache instead of travelling
 // to memory, and encode, decode and reconstruct allocate nothing once warm.
 // Results go straight to the caller's arrays, output transforms included.
 #include <algorithm>
@@ -26,11 +26,35 @@ constexpr int kEvaluateChunkRows = 4096;
 // chunk by chunk, sample by sample: changing this changes the estimates.
 constexpr int kLikelihoodChunkRows = 256;
 
+// A thread keeps its scratch between blocks up to this size (64 MB); a larger
+// one (a very wide model) is freed after each block rather than held for the
+// thread's life.
+constexpr size_t kKeptScratchFloats = size_t(1) << 24;
+
+std::vector<float>& scratch_vector() {
+  thread_local std::vector<float> scratch;
+  return scratch;
+}
+
 // This thread's scratch, at least `floats` long.
 float* thread_scratch(size_t floats) {
-  thread_local std::vector<float> scratch;
+  std::vector<float>& scratch = scratch_vector();
   if (scratch.size() < floats) scratch.resize(floats);
   return scratch.data();
+}
+
+void trim_thread_scratch() {
+  std::vector<float>& scratch = scratch_vector();
+  if (scratch.size() > kKeptScratchFloats) std::vector<float>().swap(scratch);
+}
+
+// for_row_blocks, trimming each thread's scratch after each block.
+template <class F>
+void for_blocks(int rows, int threads, F&& f) {
+  for_row_blocks(rows, threads, [&](int r0, int n) {
+    f(r0, n);
+    trim_thread_scratch();
+  });
 }
 
 // Consecutive pieces of this thread's scratch for one block of rows.
@@ -53,7 +77,7 @@ template <class F>
 void for_inference_blocks(int64_t rows, int threads, const InputCheck* check, F&& f) {
   for (int64_t start = 0; start < rows; start += kJobRows) {
     const int job = static_cast<int>(std::min(kJobRows, rows - start));
-    for_row_blocks(job, threads, [&](int r0, int n) { f(start + r0, n); });
+    for_blocks(job, threads, [&](int r0, int n) { f(start + r0, n); });
     if (check && check->failed()) return;
   }
 }
@@ -181,7 +205,7 @@ LossSums Model::evaluate(const float* x, int64_t rows, uint64_t seed, InputCheck
     eps.resize(static_cast<size_t>(chunk) * d);
     rng.fill_normal(eps.data(), static_cast<int64_t>(chunk) * d);
     row_sums.resize(chunk);
-    for_row_blocks(chunk, config_.threads, [&](int b0, int count) {
+    for_blocks(chunk, config_.threads, [&](int b0, int count) {
       const float* xs = row_at(x, start + b0, n);
       if (!input_ok(check, xs, static_cast<int64_t>(count) * n)) return;
       const size_t nd = static_cast<size_t>(count) * d;
@@ -219,7 +243,7 @@ double Model::log_likelihood(const float* x, int64_t rows, int samples, uint64_t
     eps.resize(nd);
     log_weights.assign(static_cast<size_t>(chunk) * samples, 0.0f);
     // q(z|x) of the chunk's rows, kept for its K decoder passes.
-    for_row_blocks(chunk, config_.threads, [&](int b0, int count) {
+    for_blocks(chunk, config_.threads, [&](int b0, int count) {
       const float* xb = row_at(xs, b0, n);
       if (!input_ok(check, xb, static_cast<int64_t>(count) * n)) return;
       encoder_rows(thread_scratch(encoder_scratch(count)), xb, count, packed, row_at(mean.data(), b0, d),
@@ -228,7 +252,7 @@ double Model::log_likelihood(const float* x, int64_t rows, int samples, uint64_t
     if (check && check->failed()) return total;
     for (int k = 0; k < samples; k++) {
       rng.fill_normal(eps.data(), static_cast<int64_t>(nd));
-      for_row_blocks(chunk, config_.threads, [&](int b0, int count) {
+      for_blocks(chunk, config_.threads, [&](int b0, int count) {
         const size_t bd = static_cast<size_t>(count) * d;
         BlockScratch s(bd + decoder_scratch(count) + static_cast<size_t>(count) * n);
         float *z = s.take(bd), *dec = s.take(decoder_scratch(count)), *logits = s.take(static_cast<size_t>(count) * n);
