@@ -96,6 +96,8 @@ export interface NativeOps {
     params: Float32Array, grads: Float32Array, m: Float32Array, v: Float32Array, hyper: AdamHyper, step: number,
     threads: number, kernel?: number,
   ): void;
+  /** size in floats of the calling thread's inference scratch (for tests) */
+  threadScratchFloats(): number;
   /** fused Bernoulli loss + gradient as used in training; returns the loss sum */
   bceFused(dpred: Float32Array, pred: Float32Array, target: Float32Array, scale: number, kernel: number): number;
   /** the fused latent layer (head split + reparameterization + KL) -> KL sum; kernel as in adamUpdate */

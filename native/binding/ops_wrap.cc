@@ -7,6 +7,7 @@
 #include "core/elementwise.h"
 #include "core/fma_probe.h"
 #include "core/gemm.h"
+#include "core/model.h"
 #include "core/ops.h"
 #include "core/thread_pool.h"
 
@@ -205,6 +206,11 @@ bool get_kernel(const Napi::CallbackInfo& info, size_t index, vae::Kernel* out) 
   return true;
 }
 
+// threadScratchFloats() -> size of the calling thread's inference scratch, in floats
+Napi::Value thread_scratch_floats(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(vae::thread_inference_scratch_floats()));
+}
+
 // bceFused(dpred, pred, target, scale, kernel) -> loss sum
 Napi::Value bce_fused(const Napi::CallbackInfo& info) {
   F32 dpred, pred, target;
@@ -309,6 +315,7 @@ void register_ops(Napi::Env env, Napi::Object exports) {
   ops.Set("lossForward", Napi::Function::New(env, loss_forward, "lossForward"));
   ops.Set("lossBackward", Napi::Function::New(env, loss_backward, "lossBackward"));
   ops.Set("adamUpdate", Napi::Function::New(env, adam_update, "adamUpdate"));
+  ops.Set("threadScratchFloats", Napi::Function::New(env, thread_scratch_floats, "threadScratchFloats"));
   ops.Set("bceFused", Napi::Function::New(env, bce_fused, "bceFused"));
   ops.Set("latentForward", Napi::Function::New(env, latent_forward, "latentForward"));
   ops.Set("latentBackward", Napi::Function::New(env, latent_backward, "latentBackward"));

@@ -49,6 +49,10 @@ struct BatchStats {
   double loss, reconstruction, kl;
 };
 
+// Size in floats of the calling thread's inference scratch (for tests: a
+// scratch above 64 MB is freed after each block).
+size_t thread_inference_scratch_floats();
+
 class Model {
  public:
   explicit Model(const ModelConfig& config);  // config must be valid

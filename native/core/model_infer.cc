@@ -48,6 +48,12 @@ void trim_thread_scratch() {
   if (scratch.size() > kKeptScratchFloats) std::vector<float>().swap(scratch);
 }
 
+}  // namespace
+
+size_t thread_inference_scratch_floats() { return scratch_vector().size(); }
+
+namespace {
+
 // for_row_blocks, trimming each thread's scratch after each block.
 template <class F>
 void for_blocks(int rows, int threads, F&& f) {
