@@ -7,7 +7,8 @@
 // the JSON then goes to bench/results.<sections>.json unless --json says otherwise).
 'use strict';
 const { existsSync, mkdirSync, writeFileSync, mkdtempSync, rmSync } = require('fs');
-const { tmpdir, cpus } = require('os');
+const { tmpdir, cpus, loadavg } = require('os');
+const { execFileSync } = require('child_process');
 const path = require('path');
 const { monitorEventLoopDelay } = require('perf_hooks');
 const { parseArgs } = require('util');
@@ -90,7 +91,13 @@ const pct = (x) => `${(100 * x).toFixed(0)}%`;
 const int = (x) => Math.round(x).toLocaleString('en-US');
 
 async function main() {
-  const results = { machine: { cpu: cpus()[0]?.model, cores: cpus().length, ...cpuInfo() }, repeats: REPEATS, date: new Date().toISOString() };
+  // The commit and the machine's load when the run began, to tell runs apart later.
+  let commit = null;
+  try { commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: path.join(__dirname, '..'), encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim(); } catch { /* not a git checkout */ }
+  const results = {
+    machine: { cpu: cpus()[0]?.model, cores: cpus().length, loadAverage1m: loadavg()[0], ...cpuInfo() },
+    commit, sections: only, repeats: REPEATS, date: new Date().toISOString(),
+  };
 
   // 1. FMA peak.
   const peak = {};
