@@ -4,6 +4,34 @@ import { binding, ops, randomArray } from './helpers/native';
 const AUTO = 0, PORTABLE = 1, AVX2 = 2;
 const kernels = binding.cpuInfo().avx2Fma ? [PORTABLE, AVX2] : [PORTABLE];
 
+describe('fused sigmoid (the decoder output transform)', () => {
+  const n = 2003; // not a multiple of 8
+  const logits = randomArray(n, 7, -40, 40);
+  logits.set([0, -0, 1e-8, -1e-8, 15, -15, 87, -87, 88, -88, 100, -100, 1e30, -1e30], 0);
+  const ref = new Float32Array(n);
+  ops.activationForward(3, ref, logits); // libm: 1 / (1 + exp(-x))
+
+  test.each(kernels)('kernel %i is within 1e-7 of the libm sigmoid, and within 2e-6 relative', (kernel) => {
+    const y = logits.slice();
+    ops.sigmoidFused(y, kernel);
+    for (let i = 0; i < n; i++) {
+      const err = Math.abs(y[i] - ref[i]);
+      if (err > 1e-7 || (ref[i] > 1e-30 && err > 2e-6 * ref[i])) throw new Error(`x=${logits[i]}: ${y[i]} vs ${ref[i]}`);
+      if (!(y[i] >= 0 && y[i] <= 1)) throw new Error(`out of [0, 1] at x=${logits[i]}`);
+    }
+  });
+
+  test('SIMD and portable builds agree', () => {
+    if (kernels.length < 2) return;
+    const a = logits.slice(), b = logits.slice();
+    ops.sigmoidFused(a, PORTABLE);
+    ops.sigmoidFused(b, AVX2);
+    let worst = 0;
+    for (let i = 0; i < n; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
+    expect(worst).toBeLessThan(1e-7);
+  });
+});
+
 describe('fused Bernoulli loss and gradient', () => {
   // Logits from tiny to huge, grey-level targets, a length that is not a multiple of 8 or 1024.
   const n = 3001;

@@ -98,6 +98,8 @@ export interface NativeOps {
   ): void;
   /** size in floats of the calling thread's inference scratch (for tests) */
   threadScratchFloats(): number;
+  /** the decoder's bernoulli output transform, in place; kernel as in adamUpdate */
+  sigmoidFused(x: Float32Array, kernel: number): void;
   /** fused Bernoulli loss + gradient as used in training; returns the loss sum */
   bceFused(dpred: Float32Array, pred: Float32Array, target: Float32Array, scale: number, kernel: number): number;
   /** the fused latent layer (head split + reparameterization + KL) -> KL sum; kernel as in adamUpdate */

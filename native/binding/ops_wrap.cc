@@ -211,6 +211,15 @@ Napi::Value thread_scratch_floats(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(vae::thread_inference_scratch_floats()));
 }
 
+// sigmoidFused(x, kernel): in place
+Napi::Value sigmoid_fused(const Napi::CallbackInfo& info) {
+  F32 x;
+  vae::Kernel kernel;
+  if (!get_f32(info, 0, "x", 0, &x) || !get_kernel(info, 1, &kernel)) return undefined(info);
+  vae::sigmoid_fused(x.data, x.length, kernel);
+  return undefined(info);
+}
+
 // bceFused(dpred, pred, target, scale, kernel) -> loss sum
 Napi::Value bce_fused(const Napi::CallbackInfo& info) {
   F32 dpred, pred, target;
@@ -316,6 +325,7 @@ void register_ops(Napi::Env env, Napi::Object exports) {
   ops.Set("lossBackward", Napi::Function::New(env, loss_backward, "lossBackward"));
   ops.Set("adamUpdate", Napi::Function::New(env, adam_update, "adamUpdate"));
   ops.Set("threadScratchFloats", Napi::Function::New(env, thread_scratch_floats, "threadScratchFloats"));
+  ops.Set("sigmoidFused", Napi::Function::New(env, sigmoid_fused, "sigmoidFused"));
   ops.Set("bceFused", Napi::Function::New(env, bce_fused, "bceFused"));
   ops.Set("latentForward", Napi::Function::New(env, latent_forward, "latentForward"));
   ops.Set("latentBackward", Napi::Function::New(env, latent_backward, "latentBackward"));

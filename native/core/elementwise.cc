@@ -52,6 +52,17 @@ VAE_INLINE void bce_body(float* dlogits, const float* logits, const float* targe
   }
 }
 
+// The logistic sigmoid in place, in the stable form of the loss kernel:
+// e = exp(-|l|), then 1 / (1 + e) for l >= 0 and e / (1 + e) below.
+VAE_INLINE void sigmoid_body(float* __restrict x, int64_t n) {
+  for (int64_t i = 0; i < n; i++) {
+    const float l = x[i];
+    const float e = vec_math::exp(-vec_math::abs(l));
+    const float inv = 1.0f / (1.0f + e);
+    x[i] = l >= 0.0f ? inv : e * inv;
+  }
+}
+
 VAE_INLINE void adam_body(float* __restrict params, const float* __restrict grads, float* __restrict m,
                           float* __restrict v, int64_t begin, int64_t end, AdamStep c) {
   for (int64_t i = begin; i < end; i++) {
@@ -110,6 +121,7 @@ VAE_INLINE void latent_backward_body(float* __restrict dhead, const float* __res
 
 // ---- entry points per instruction set -------------------------------------------
 
+VAE_NOINLINE void sigmoid_portable(float* x, int64_t n) { sigmoid_body(x, n); }
 VAE_NOINLINE void bce_portable(float* d, const float* l, const float* x, float s, int64_t n, int64_t first,
                                int64_t last, double* sums) {
   bce_body(d, l, x, s, n, first, last, sums);
@@ -135,6 +147,7 @@ VAE_TARGET_AVX2 VAE_FLATTEN VAE_NOINLINE void latent_backward_avx2(float* dh, co
                                                                   int d) {
   latent_backward_body(dh, dz, m, lv, e, s, B, d);
 }
+VAE_TARGET_AVX2 VAE_FLATTEN VAE_NOINLINE void sigmoid_avx2(float* x, int64_t n) { sigmoid_body(x, n); }
 VAE_TARGET_AVX2 VAE_FLATTEN VAE_NOINLINE void bce_avx2(float* d, const float* l, const float* x, float s, int64_t n,
                                                         int64_t first, int64_t last, double* sums) {
   bce_body(d, l, x, s, n, first, last, sums);
@@ -156,6 +169,13 @@ bool use_avx2(Kernel kernel) {
 }
 
 }  // namespace
+
+void sigmoid_fused(float* x, int64_t n, Kernel kernel) {
+#if VAE_SIMD_X86
+  if (use_avx2(kernel)) return sigmoid_avx2(x, n);
+#endif
+  sigmoid_portable(x, n);
+}
 
 double bce_logits_fused(float* dlogits, const float* logits, const float* target, float scale, int64_t n,
                         int threads, Kernel kernel) {

@@ -11,6 +11,10 @@ namespace vae {
 
 enum class Kernel { Auto, Portable, Avx2 };
 
+// Logits to probabilities in place, x[0..n) (the decoder's bernoulli output;
+// within 1e-7 of 1 / (1 + exp(-x)), on the calling thread).
+void sigmoid_fused(float* x, int64_t n, Kernel kernel = Kernel::Auto);
+
 // Bernoulli loss and its gradient in one pass over logits, target: [n].
 // dlogits = scale * (sigmoid(l) - x) (overwritten); returns
 // sum_i [max(l,0) - x l + log1p(exp(-|l|))] (float lanes within blocks of 1024, double across).

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <vector>
 
+#include "core/elementwise.h"
 #include "core/model.h"
 #include "core/model_workspace.h"
 
@@ -148,7 +149,7 @@ void Model::dense_hidden_forward(float* out, const float* in, const DenseView& L
 }
 
 void Model::output_transform(float* out, int64_t count) const {
-  if (config_.likelihood == Likelihood::Bernoulli) sigmoid_inplace(out, count);
+  if (config_.likelihood == Likelihood::Bernoulli) sigmoid_fused(out, count);
 }
 
 // ---- the calls ------------------------------------------------------------------------

@@ -248,6 +248,4 @@ bool InputCheck::scan(const float* part, int64_t n) {
   return !failed();
 }
 
-void sigmoid_inplace(float* x, int64_t n) { activation_forward(Activation::Sigmoid, x, x, n); }
-
 }  // namespace vae

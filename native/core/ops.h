@@ -113,9 +113,6 @@ class InputCheck {
   std::atomic<int64_t> first_{kNone};
 };
 
-// ---- output transforms for inference ----------------------------------------
-void sigmoid_inplace(float* x, int64_t n);
-
 // ---- Adam with bias correction and optional decoupled weight decay --------
 struct AdamHyper {
   float lr = 1e-3f, beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f, weight_decay = 0.0f;
