@@ -155,6 +155,10 @@ class Model {
   void ensure_training_packs();
   // Sum of the reconstruction loss (BCE from logits or SSE / 2) over n values.
   double reconstruction_loss(const float* logits, const float* x, int64_t n) const;
+  // The same for one row of inference, with the training step's vectorized
+  // kernel for bernoulli (the sums fit() reports); `gradient` is n floats of
+  // scratch it writes and nobody reads.
+  double row_reconstruction_loss(const float* logits, const float* x, int n, float* gradient) const;
   // Inference on one block of `rows` rows, on the calling thread
   // (model_infer.cc), with the layers' weights prepacked (packed_weights()).
   // s: scratch for the hidden activations, at least encoder_scratch(rows) or

@@ -200,6 +200,11 @@ double Model::reconstruction_loss(const float* logits, const float* x, int64_t n
   return config_.likelihood == Likelihood::Bernoulli ? bce_logits_forward(logits, x, n) : gaussian_sse_forward(logits, x, n);
 }
 
+double Model::row_reconstruction_loss(const float* logits, const float* x, int n, float* gradient) const {
+  if (config_.likelihood == Likelihood::Bernoulli) return bce_logits_fused(gradient, logits, x, 1.0f, n, 1);
+  return gaussian_sse_forward(logits, x, n);
+}
+
 LossSums Model::evaluate(const float* x, int64_t rows, uint64_t seed, InputCheck* check) const {
   const PackedLayers& packed = packed_weights();
   const int n = config_.input_dim, d = config_.latent_dim;
@@ -216,14 +221,15 @@ LossSums Model::evaluate(const float* x, int64_t rows, uint64_t seed, InputCheck
       const float* xs = row_at(x, start + b0, n);
       if (!input_ok(check, xs, static_cast<int64_t>(count) * n)) return;
       const size_t nd = static_cast<size_t>(count) * d;
-      BlockScratch s(encoder_scratch(count) + 3 * nd + decoder_scratch(count) + static_cast<size_t>(count) * n);
+      BlockScratch s(encoder_scratch(count) + 3 * nd + decoder_scratch(count) + static_cast<size_t>(count + 1) * n);
       float *enc = s.take(encoder_scratch(count)), *mean = s.take(nd), *logvar = s.take(nd), *z = s.take(nd);
       float *dec = s.take(decoder_scratch(count)), *logits = s.take(static_cast<size_t>(count) * n);
+      float* unused = s.take(n);
       encoder_rows(enc, xs, count, packed, mean, logvar);
       reparameterize_forward(z, mean, logvar, row_at(eps.data(), b0, d), static_cast<int64_t>(nd));
       decoder_rows(dec, z, count, packed, logits);
       for (int r = 0; r < count; r++)
-        row_sums[b0 + r] = {reconstruction_loss(row_at(logits, r, n), row_at(xs, r, n), n),
+        row_sums[b0 + r] = {row_reconstruction_loss(row_at(logits, r, n), row_at(xs, r, n), n, unused),
                             kl_forward(row_at(mean, r, d), row_at(logvar, r, d), d)};
     });
     if (check && check->failed()) return total;
@@ -261,13 +267,14 @@ double Model::log_likelihood(const float* x, int64_t rows, int samples, uint64_t
       rng.fill_normal(eps.data(), static_cast<int64_t>(nd));
       for_blocks(chunk, config_.threads, [&](int b0, int count) {
         const size_t bd = static_cast<size_t>(count) * d;
-        BlockScratch s(bd + decoder_scratch(count) + static_cast<size_t>(count) * n);
+        BlockScratch s(bd + decoder_scratch(count) + static_cast<size_t>(count + 1) * n);
         float *z = s.take(bd), *dec = s.take(decoder_scratch(count)), *logits = s.take(static_cast<size_t>(count) * n);
+        float* unused = s.take(n);
         const float *mb = row_at(mean.data(), b0, d), *lb = row_at(logvar.data(), b0, d), *eb = row_at(eps.data(), b0, d);
         reparameterize_forward(z, mb, lb, eb, static_cast<int64_t>(bd));
         decoder_rows(dec, z, count, packed, logits);
         for (int r = 0; r < count; r++) {
-          const double log_px = -reconstruction_loss(row_at(logits, r, n), row_at(xs, b0 + r, n), n);
+          const double log_px = -row_reconstruction_loss(row_at(logits, r, n), row_at(xs, b0 + r, n), n, unused);
           // log p(z) - log q(z|x): the 2 pi terms cancel.
           double log_ratio = 0.0;
           for (int j = 0; j < d; j++) {
