@@ -4,6 +4,36 @@ import { binding, ops, randomArray } from './helpers/native';
 const AUTO = 0, PORTABLE = 1, AVX2 = 2;
 const kernels = binding.cpuInfo().avx2Fma ? [PORTABLE, AVX2] : [PORTABLE];
 
+describe('fused hidden-layer activations', () => {
+  const n = 3001;
+  const x = randomArray(n, 8, -12, 12);
+  x.set([0, -0, 1e-8, -1e-8, 1e-4, -1e-4, 0.3, -0.3, 0.49, 0.51, -0.51, 9, -9, 40, -40, 88, -88, 100, -100, 1e30, -1e30], 0);
+  const names = ['relu', 'leaky_relu', 'tanh', 'sigmoid', 'softplus'];
+
+  test.each(kernels)('kernel %i matches the libm forms (relative 1e-6, absolute 2e-7)', (kernel) => {
+    for (let kind = 0; kind < 5; kind++) {
+      const ref = new Float32Array(n), got = new Float32Array(n);
+      ops.activationForward(kind, ref, x);
+      ops.activationFused(kind, got, x, kernel);
+      for (let i = 0; i < n; i++) {
+        const err = Math.abs(got[i] - ref[i]);
+        if (err > 2e-7 && err > 1e-6 * Math.abs(ref[i])) throw new Error(`${names[kind]}(${x[i]}): ${got[i]} vs ${ref[i]}`);
+      }
+    }
+  });
+
+  test('in place gives the same values, and the SIMD and portable builds agree', () => {
+    for (let kind = 0; kind < 5; kind++) {
+      const a = new Float32Array(n), b = x.slice();
+      ops.activationFused(kind, a, x, PORTABLE);
+      ops.activationFused(kind, b, b, kernels[kernels.length - 1]);
+      let worst = 0;
+      for (let i = 0; i < n; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]) / Math.max(1, Math.abs(a[i])));
+      expect(worst).toBeLessThan(1e-6);
+    }
+  });
+});
+
 describe('fused sigmoid (the decoder output transform)', () => {
   const n = 2003; // not a multiple of 8
   const logits = randomArray(n, 7, -40, 40);

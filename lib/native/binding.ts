@@ -98,6 +98,8 @@ export interface NativeOps {
   ): void;
   /** size in floats of the calling thread's inference scratch (for tests) */
   threadScratchFloats(): number;
+  /** a hidden layer's activation (kind as in activationForward) as training and inference apply it; kernel as in adamUpdate */
+  activationFused(kind: number, out: Float32Array, input: Float32Array, kernel: number): void;
   /** the decoder's bernoulli output transform, in place; kernel as in adamUpdate */
   sigmoidFused(x: Float32Array, kernel: number): void;
   /** fused Bernoulli loss + gradient as used in training; returns the loss sum */

@@ -211,6 +211,18 @@ Napi::Value thread_scratch_floats(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(vae::thread_inference_scratch_floats()));
 }
 
+// activationFused(kind, out, in, kernel)
+Napi::Value activation_fused(const Napi::CallbackInfo& info) {
+  int64_t kind;
+  F32 out, in;
+  vae::Kernel kernel;
+  if (!get_int(info, 0, "kind", 0, 4, &kind) || !get_f32(info, 2, "in", 0, &in) ||
+      !get_f32(info, 1, "out", in.length, &out) || !get_kernel(info, 3, &kernel))
+    return undefined(info);
+  vae::activation_fused(static_cast<vae::Activation>(kind), out.data, in.data, in.length, kernel);
+  return undefined(info);
+}
+
 // sigmoidFused(x, kernel): in place
 Napi::Value sigmoid_fused(const Napi::CallbackInfo& info) {
   F32 x;
@@ -325,6 +337,7 @@ void register_ops(Napi::Env env, Napi::Object exports) {
   ops.Set("lossBackward", Napi::Function::New(env, loss_backward, "lossBackward"));
   ops.Set("adamUpdate", Napi::Function::New(env, adam_update, "adamUpdate"));
   ops.Set("threadScratchFloats", Napi::Function::New(env, thread_scratch_floats, "threadScratchFloats"));
+  ops.Set("activationFused", Napi::Function::New(env, activation_fused, "activationFused"));
   ops.Set("sigmoidFused", Napi::Function::New(env, sigmoid_fused, "sigmoidFused"));
   ops.Set("bceFused", Napi::Function::New(env, bce_fused, "bceFused"));
   ops.Set("latentForward", Napi::Function::New(env, latent_forward, "latentForward"));

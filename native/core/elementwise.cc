@@ -63,6 +63,40 @@ VAE_INLINE void sigmoid_body(float* __restrict x, int64_t n) {
   }
 }
 
+// Hidden-layer activations, forward (out may be in). Tanh uses expm1 so that
+// small |x| keeps its relative accuracy: tanh|x| = -m / (2 + m), m = expm1(-2|x|).
+VAE_INLINE void activation_body(Activation act, float* out, const float* in, int64_t n) {
+  switch (act) {
+    case Activation::Relu:
+      for (int64_t i = 0; i < n; i++) out[i] = in[i] > 0.0f ? in[i] : 0.0f;
+      break;
+    case Activation::LeakyRelu:
+      for (int64_t i = 0; i < n; i++) out[i] = in[i] > 0.0f ? in[i] : kLeakySlope * in[i];
+      break;
+    case Activation::Tanh:
+      for (int64_t i = 0; i < n; i++) {
+        const float x = in[i], m = vec_math::expm1(-2.0f * vec_math::abs(x));
+        const float t = -m / (2.0f + m);
+        out[i] = x < 0.0f ? -t : t;
+      }
+      break;
+    case Activation::Sigmoid:
+      for (int64_t i = 0; i < n; i++) {
+        const float x = in[i], e = vec_math::exp(-vec_math::abs(x));
+        const float inv = 1.0f / (1.0f + e);
+        out[i] = x >= 0.0f ? inv : e * inv;
+      }
+      break;
+    case Activation::Softplus:
+      // log(1 + e^x) = max(x, 0) + log1p(e^-|x|): no overflow for large |x|.
+      for (int64_t i = 0; i < n; i++) {
+        const float x = in[i];
+        out[i] = (x > 0.0f ? x : 0.0f) + vec_math::log1p_unit(vec_math::exp(-vec_math::abs(x)));
+      }
+      break;
+  }
+}
+
 VAE_INLINE void adam_body(float* __restrict params, const float* __restrict grads, float* __restrict m,
                           float* __restrict v, int64_t begin, int64_t end, AdamStep c) {
   for (int64_t i = begin; i < end; i++) {
@@ -122,6 +156,9 @@ VAE_INLINE void latent_backward_body(float* __restrict dhead, const float* __res
 // ---- entry points per instruction set -------------------------------------------
 
 VAE_NOINLINE void sigmoid_portable(float* x, int64_t n) { sigmoid_body(x, n); }
+VAE_NOINLINE void activation_portable(Activation act, float* out, const float* in, int64_t n) {
+  activation_body(act, out, in, n);
+}
 VAE_NOINLINE void bce_portable(float* d, const float* l, const float* x, float s, int64_t n, int64_t first,
                                int64_t last, double* sums) {
   bce_body(d, l, x, s, n, first, last, sums);
@@ -148,6 +185,9 @@ VAE_TARGET_AVX2 VAE_FLATTEN VAE_NOINLINE void latent_backward_avx2(float* dh, co
   latent_backward_body(dh, dz, m, lv, e, s, B, d);
 }
 VAE_TARGET_AVX2 VAE_FLATTEN VAE_NOINLINE void sigmoid_avx2(float* x, int64_t n) { sigmoid_body(x, n); }
+VAE_TARGET_AVX2 VAE_FLATTEN VAE_NOINLINE void activation_avx2(Activation act, float* out, const float* in, int64_t n) {
+  activation_body(act, out, in, n);
+}
 VAE_TARGET_AVX2 VAE_FLATTEN VAE_NOINLINE void bce_avx2(float* d, const float* l, const float* x, float s, int64_t n,
                                                         int64_t first, int64_t last, double* sums) {
   bce_body(d, l, x, s, n, first, last, sums);
@@ -169,6 +209,13 @@ bool use_avx2(Kernel kernel) {
 }
 
 }  // namespace
+
+void activation_fused(Activation act, float* out, const float* in, int64_t n, Kernel kernel) {
+#if VAE_SIMD_X86
+  if (use_avx2(kernel)) return activation_avx2(act, out, in, n);
+#endif
+  activation_portable(act, out, in, n);
+}
 
 void sigmoid_fused(float* x, int64_t n, Kernel kernel) {
 #if VAE_SIMD_X86

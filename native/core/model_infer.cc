@@ -145,7 +145,7 @@ void Model::dense_hidden_forward(float* out, const float* in, const DenseView& L
                                  const PackedMatrix* packed) const {
   const bool relu = config_.activation == Activation::Relu;
   dense_forward(out, in, L.W, L.b, rows, L.in, L.out, 1, relu, 0, packed);
-  if (!relu) activation_forward(config_.activation, out, out, static_cast<int64_t>(rows) * L.out);
+  if (!relu) activation_fused(config_.activation, out, out, static_cast<int64_t>(rows) * L.out);
 }
 
 void Model::output_transform(float* out, int64_t count) const {
