@@ -22,6 +22,20 @@ describe('fused hidden-layer activations', () => {
     }
   });
 
+  test.each(kernels)('kernel %i backward matches the reference ops (relative 1e-6)', (kernel) => {
+    const dout = randomArray(n, 9, -2, 2);
+    for (let kind = 0; kind < 5; kind++) {
+      const out = new Float32Array(n), ref = new Float32Array(n), got = new Float32Array(n);
+      ops.activationFused(kind, out, x, kernel);
+      ops.activationBackward(kind, ref, dout, out);
+      ops.activationBackwardFused(kind, got, dout, out, kernel);
+      for (let i = 0; i < n; i++) {
+        const err = Math.abs(got[i] - ref[i]);
+        if (err > 1e-7 && err > 1e-6 * Math.abs(ref[i])) throw new Error(`${names[kind]}' at ${x[i]}: ${got[i]} vs ${ref[i]}`);
+      }
+    }
+  });
+
   test('in place gives the same values, and the SIMD and portable builds agree', () => {
     for (let kind = 0; kind < 5; kind++) {
       const a = new Float32Array(n), b = x.slice();

@@ -100,6 +100,8 @@ export interface NativeOps {
   threadScratchFloats(): number;
   /** a hidden layer's activation (kind as in activationForward) as training and inference apply it; kernel as in adamUpdate */
   activationFused(kind: number, out: Float32Array, input: Float32Array, kernel: number): void;
+  /** its backward, din = dout * act'(x) from out = act(x), as training applies it */
+  activationBackwardFused(kind: number, din: Float32Array, dout: Float32Array, out: Float32Array, kernel: number): void;
   /** the decoder's bernoulli output transform, in place; kernel as in adamUpdate */
   sigmoidFused(x: Float32Array, kernel: number): void;
   /** fused Bernoulli loss + gradient as used in training; returns the loss sum */

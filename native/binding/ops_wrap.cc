@@ -223,6 +223,19 @@ Napi::Value activation_fused(const Napi::CallbackInfo& info) {
   return undefined(info);
 }
 
+// activationBackwardFused(kind, din, dout, out, kernel)
+Napi::Value activation_backward_fused(const Napi::CallbackInfo& info) {
+  int64_t kind;
+  F32 din, dout, out;
+  vae::Kernel kernel;
+  if (!get_int(info, 0, "kind", 0, 4, &kind) || !get_f32(info, 2, "dout", 0, &dout) ||
+      !get_f32(info, 1, "din", dout.length, &din) || !get_f32(info, 3, "out", dout.length, &out) ||
+      !get_kernel(info, 4, &kernel))
+    return undefined(info);
+  vae::activation_backward_fused(static_cast<vae::Activation>(kind), din.data, dout.data, out.data, dout.length, kernel);
+  return undefined(info);
+}
+
 // sigmoidFused(x, kernel): in place
 Napi::Value sigmoid_fused(const Napi::CallbackInfo& info) {
   F32 x;
@@ -338,6 +351,7 @@ void register_ops(Napi::Env env, Napi::Object exports) {
   ops.Set("adamUpdate", Napi::Function::New(env, adam_update, "adamUpdate"));
   ops.Set("threadScratchFloats", Napi::Function::New(env, thread_scratch_floats, "threadScratchFloats"));
   ops.Set("activationFused", Napi::Function::New(env, activation_fused, "activationFused"));
+  ops.Set("activationBackwardFused", Napi::Function::New(env, activation_backward_fused, "activationBackwardFused"));
   ops.Set("sigmoidFused", Napi::Function::New(env, sigmoid_fused, "sigmoidFused"));
   ops.Set("bceFused", Napi::Function::New(env, bce_fused, "bceFused"));
   ops.Set("latentForward", Napi::Function::New(env, latent_forward, "latentForward"));

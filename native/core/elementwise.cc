@@ -97,6 +97,28 @@ VAE_INLINE void activation_body(Activation act, float* out, const float* in, int
   }
 }
 
+// Their backward from the output: din = dout * act'(x), with act' written in
+// terms of out = act(x) (din may be dout). Softplus: sigmoid(x) = -expm1(-out).
+VAE_INLINE void activation_backward_body(Activation act, float* din, const float* dout, const float* out, int64_t n) {
+  switch (act) {
+    case Activation::Relu:
+      for (int64_t i = 0; i < n; i++) din[i] = out[i] > 0.0f ? dout[i] : 0.0f;
+      break;
+    case Activation::LeakyRelu:
+      for (int64_t i = 0; i < n; i++) din[i] = out[i] > 0.0f ? dout[i] : kLeakySlope * dout[i];
+      break;
+    case Activation::Tanh:
+      for (int64_t i = 0; i < n; i++) din[i] = dout[i] * (1.0f - out[i] * out[i]);
+      break;
+    case Activation::Sigmoid:
+      for (int64_t i = 0; i < n; i++) din[i] = dout[i] * out[i] * (1.0f - out[i]);
+      break;
+    case Activation::Softplus:
+      for (int64_t i = 0; i < n; i++) din[i] = dout[i] * -vec_math::expm1(-out[i]);
+      break;
+  }
+}
+
 VAE_INLINE void adam_body(float* __restrict params, const float* __restrict grads, float* __restrict m,
                           float* __restrict v, int64_t begin, int64_t end, AdamStep c) {
   for (int64_t i = begin; i < end; i++) {
@@ -159,6 +181,10 @@ VAE_NOINLINE void sigmoid_portable(float* x, int64_t n) { sigmoid_body(x, n); }
 VAE_NOINLINE void activation_portable(Activation act, float* out, const float* in, int64_t n) {
   activation_body(act, out, in, n);
 }
+VAE_NOINLINE void activation_backward_portable(Activation act, float* din, const float* dout, const float* out,
+                                               int64_t n) {
+  activation_backward_body(act, din, dout, out, n);
+}
 VAE_NOINLINE void bce_portable(float* d, const float* l, const float* x, float s, int64_t n, int64_t first,
                                int64_t last, double* sums) {
   bce_body(d, l, x, s, n, first, last, sums);
@@ -188,6 +214,10 @@ VAE_TARGET_AVX2 VAE_FLATTEN VAE_NOINLINE void sigmoid_avx2(float* x, int64_t n) 
 VAE_TARGET_AVX2 VAE_FLATTEN VAE_NOINLINE void activation_avx2(Activation act, float* out, const float* in, int64_t n) {
   activation_body(act, out, in, n);
 }
+VAE_TARGET_AVX2 VAE_FLATTEN VAE_NOINLINE void activation_backward_avx2(Activation act, float* din, const float* dout,
+                                                                       const float* out, int64_t n) {
+  activation_backward_body(act, din, dout, out, n);
+}
 VAE_TARGET_AVX2 VAE_FLATTEN VAE_NOINLINE void bce_avx2(float* d, const float* l, const float* x, float s, int64_t n,
                                                         int64_t first, int64_t last, double* sums) {
   bce_body(d, l, x, s, n, first, last, sums);
@@ -215,6 +245,14 @@ void activation_fused(Activation act, float* out, const float* in, int64_t n, Ke
   if (use_avx2(kernel)) return activation_avx2(act, out, in, n);
 #endif
   activation_portable(act, out, in, n);
+}
+
+void activation_backward_fused(Activation act, float* din, const float* dout, const float* out, int64_t n,
+                               Kernel kernel) {
+#if VAE_SIMD_X86
+  if (use_avx2(kernel)) return activation_backward_avx2(act, din, dout, out, n);
+#endif
+  activation_backward_portable(act, din, dout, out, n);
 }
 
 void sigmoid_fused(float* x, int64_t n, Kernel kernel) {

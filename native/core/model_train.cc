@@ -143,7 +143,7 @@ void Model::train_rows(Workspace& ws, const float* x, const float* eps, int r0, 
     const float* activation = from_z ? nullptr : at(layer_output(ws, li - 1), L.in);
     dense_backward_input(din, at(ws.dout[li].data(), L.out), L.W, rows, L.in, L.out, 1,
                          activation && relu ? activation : nullptr, &train_wt_[li]);
-    if (activation && !relu) activation_backward(config_.activation, din, din, activation, static_cast<int64_t>(rows) * L.in);
+    if (activation && !relu) activation_backward_fused(config_.activation, din, din, activation, static_cast<int64_t>(rows) * L.in);
     if (from_z) {
       latent_backward_fused(at(ws.dout[n_encoder_].data(), 2 * d), din, mean, logvar, eps_rows,
                             config_.beta * loss_scale, rows, d);
