@@ -4,6 +4,7 @@
 #include <cmath>
 #include <vector>
 
+#include "core/activation_backward.h"
 #include "core/gemm.h"
 #include "core/simd.h"
 #include "core/thread_pool.h"
@@ -97,28 +98,6 @@ VAE_INLINE void activation_body(Activation act, float* out, const float* in, int
   }
 }
 
-// Their backward from the output: din = dout * act'(x), with act' written in
-// terms of out = act(x) (din may be dout). Softplus: sigmoid(x) = -expm1(-out).
-VAE_INLINE void activation_backward_body(Activation act, float* din, const float* dout, const float* out, int64_t n) {
-  switch (act) {
-    case Activation::Relu:
-      for (int64_t i = 0; i < n; i++) din[i] = out[i] > 0.0f ? dout[i] : 0.0f;
-      break;
-    case Activation::LeakyRelu:
-      for (int64_t i = 0; i < n; i++) din[i] = out[i] > 0.0f ? dout[i] : kLeakySlope * dout[i];
-      break;
-    case Activation::Tanh:
-      for (int64_t i = 0; i < n; i++) din[i] = dout[i] * (1.0f - out[i] * out[i]);
-      break;
-    case Activation::Sigmoid:
-      for (int64_t i = 0; i < n; i++) din[i] = dout[i] * out[i] * (1.0f - out[i]);
-      break;
-    case Activation::Softplus:
-      for (int64_t i = 0; i < n; i++) din[i] = dout[i] * -vec_math::expm1(-out[i]);
-      break;
-  }
-}
-
 VAE_INLINE void adam_body(float* __restrict params, const float* __restrict grads, float* __restrict m,
                           float* __restrict v, int64_t begin, int64_t end, AdamStep c) {
   for (int64_t i = begin; i < end; i++) {
@@ -183,7 +162,7 @@ VAE_NOINLINE void activation_portable(Activation act, float* out, const float* i
 }
 VAE_NOINLINE void activation_backward_portable(Activation act, float* din, const float* dout, const float* out,
                                                int64_t n) {
-  activation_backward_body(act, din, dout, out, n);
+  activation_backward_body<vec_math::expm1>(act, din, dout, out, n);
 }
 VAE_NOINLINE void bce_portable(float* d, const float* l, const float* x, float s, int64_t n, int64_t first,
                                int64_t last, double* sums) {
@@ -216,7 +195,7 @@ VAE_TARGET_AVX2 VAE_FLATTEN VAE_NOINLINE void activation_avx2(Activation act, fl
 }
 VAE_TARGET_AVX2 VAE_FLATTEN VAE_NOINLINE void activation_backward_avx2(Activation act, float* din, const float* dout,
                                                                        const float* out, int64_t n) {
-  activation_backward_body(act, din, dout, out, n);
+  activation_backward_body<vec_math::expm1>(act, din, dout, out, n);
 }
 VAE_TARGET_AVX2 VAE_FLATTEN VAE_NOINLINE void bce_avx2(float* d, const float* l, const float* x, float s, int64_t n,
                                                         int64_t first, int64_t last, double* sums) {

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/activation_backward.h"
 #include "core/gemm.h"
 #include "core/thread_pool.h"
 
@@ -97,26 +98,12 @@ void activation_forward(Activation act, float* out, const float* in, int64_t n) 
   }
 }
 
+namespace {
+float libm_expm1(float x) { return std::expm1(x); }
+}  // namespace
+
 void activation_backward(Activation act, float* din, const float* dout, const float* out, int64_t n) {
-  switch (act) {
-    case Activation::Relu:
-      for (int64_t i = 0; i < n; i++) din[i] = out[i] > 0.0f ? dout[i] : 0.0f;
-      break;
-    case Activation::LeakyRelu:
-      // y > 0 exactly when x > 0 (slope is positive).
-      for (int64_t i = 0; i < n; i++) din[i] = out[i] > 0.0f ? dout[i] : kLeakySlope * dout[i];
-      break;
-    case Activation::Tanh:
-      for (int64_t i = 0; i < n; i++) din[i] = dout[i] * (1.0f - out[i] * out[i]);
-      break;
-    case Activation::Sigmoid:
-      for (int64_t i = 0; i < n; i++) din[i] = dout[i] * out[i] * (1.0f - out[i]);
-      break;
-    case Activation::Softplus:
-      // softplus'(x) = sigmoid(x) = 1 - exp(-y) where y = softplus(x).
-      for (int64_t i = 0; i < n; i++) din[i] = dout[i] * -std::expm1(-out[i]);
-      break;
-  }
+  activation_backward_body<libm_expm1>(act, din, dout, out, n);
 }
 
 // ---- encoder head -------------------------------------------------------------
