@@ -252,130 +252,93 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     return disjoint(env, mean, {x, logvar}) && disjoint(env, logvar, {x});
   }
 
-  // [sync] encode(x, rows, mean, logVar | null)
-  Napi::Value encode(const Napi::CallbackInfo& info) {
-    Io io;
-    const int n = model_ ? model_->config().input_dim : 0, d = model_ ? model_->config().latent_dim : 0;
-    if (!parse_rows(info, "x", n, &io) || !get_f32(info, 2, "mean", io.rows * d, &io.out) ||
-        !get_f32(info, 3, "logVar", io.rows * d, &io.out2, true) || !encode_outputs_disjoint(info.Env(), io, n, d))
-      return info.Env().Undefined();
-    ok(info.Env(), run_checked("x", io.in.data, n, [&](vae::InputCheck* check) {
-         model_->encode(io.in.data, io.rows, io.out.data, io.out2.data, check);
-       }));
-    return info.Env().Undefined();
+  // An inference call with its arguments parsed: the task that runs it (on
+  // the JS thread for the sync twin, on libuv's pool for the async one) and
+  // what it returns. task is empty when parsing threw.
+  struct Call {
+    PromiseWorker::Task task = nullptr;
+    PromiseWorker::Result result = nullptr;
+  };
+
+  // The sync twins run the call now.
+  static Napi::Value run_now(Napi::Env env, const Call& call) {
+    if (!call.task || !ok(env, call.task())) return env.Undefined();
+    return call.result ? call.result(env) : env.Undefined();
   }
 
-  // [async] encodeAsync(x, rows, mean, logVar | null) -> Promise<void>
-  Napi::Value encode_async(const Napi::CallbackInfo& info) {
+  // [sync] encode(x, rows, mean, logVar | null) / [async] encodeAsync(...) -> Promise<void>
+  Call encode_call(const Napi::CallbackInfo& info) {
     Io io;
     const int n = model_ ? model_->config().input_dim : 0, d = model_ ? model_->config().latent_dim : 0;
     if (!parse_rows(info, "x", n, &io) || !get_f32(info, 2, "mean", io.rows * d, &io.out) ||
         !get_f32(info, 3, "logVar", io.rows * d, &io.out2, true) || !encode_outputs_disjoint(info.Env(), io, n, d))
-      return info.Env().Undefined();
+      return {};
     Model* model = model_.get();
-    return queue(info, 4, [=]() {
+    return {[=]() {
       return run_checked("x", io.in.data, n, [&](vae::InputCheck* check) {
         model->encode(io.in.data, io.rows, io.out.data, io.out2.data, check);
       });
-    });
+    }};
   }
+  Napi::Value encode(const Napi::CallbackInfo& info) { return run_now(info.Env(), encode_call(info)); }
+  Napi::Value encode_async(const Napi::CallbackInfo& info) { return queue(info, 4, encode_call(info)); }
 
-  // [sync] decode(z, rows, out)
-  Napi::Value decode(const Napi::CallbackInfo& info) {
+  // [sync] decode(z, rows, out) / [async] decodeAsync(...) -> Promise<void>
+  Call decode_call(const Napi::CallbackInfo& info) {
     Io io;
     const int n = model_ ? model_->config().input_dim : 0, d = model_ ? model_->config().latent_dim : 0;
     if (!parse_rows(info, "z", d, &io) || !get_f32(info, 2, "out", io.rows * n, &io.out) ||
         !disjoint(info.Env(), {"out", io.out.data, io.rows * n}, {{"z", io.in.data, io.rows * d}}))
-      return info.Env().Undefined();
-    ok(info.Env(), run_checked("z", io.in.data, d, [&](vae::InputCheck* check) {
-         model_->decode(io.in.data, io.rows, io.out.data, check);
-       }));
-    return info.Env().Undefined();
-  }
-
-  // [async] decodeAsync(z, rows, out) -> Promise<void>
-  Napi::Value decode_async(const Napi::CallbackInfo& info) {
-    Io io;
-    const int n = model_ ? model_->config().input_dim : 0, d = model_ ? model_->config().latent_dim : 0;
-    if (!parse_rows(info, "z", d, &io) || !get_f32(info, 2, "out", io.rows * n, &io.out) ||
-        !disjoint(info.Env(), {"out", io.out.data, io.rows * n}, {{"z", io.in.data, io.rows * d}}))
-      return info.Env().Undefined();
+      return {};
     Model* model = model_.get();
-    return queue(info, 3, [=]() {
+    return {[=]() {
       return run_checked("z", io.in.data, d, [&](vae::InputCheck* check) {
         model->decode(io.in.data, io.rows, io.out.data, check);
       });
-    });
+    }};
   }
+  Napi::Value decode(const Napi::CallbackInfo& info) { return run_now(info.Env(), decode_call(info)); }
+  Napi::Value decode_async(const Napi::CallbackInfo& info) { return queue(info, 3, decode_call(info)); }
 
-  // [sync] reconstruct(x, rows, eps | null, out)
-  Napi::Value reconstruct(const Napi::CallbackInfo& info) {
+  // [sync] reconstruct(x, rows, eps | null, out) / [async] reconstructAsync(...) -> Promise<void>
+  Call reconstruct_call(const Napi::CallbackInfo& info) {
     Io io;
     const int n = model_ ? model_->config().input_dim : 0, d = model_ ? model_->config().latent_dim : 0;
     if (!parse_rows(info, "x", n, &io) || !get_f32(info, 2, "eps", io.rows * d, &io.out2, true) ||
         !get_f32(info, 3, "out", io.rows * n, &io.out) ||
         !disjoint(info.Env(), {"out", io.out.data, io.rows * n},
                   {{"x", io.in.data, io.rows * n}, {"eps", io.out2.data, io.rows * d}}))
-      return info.Env().Undefined();
-    if (io.out2.data && !ok(info.Env(), finite_error("eps", io.out2.data, io.rows * d, d))) return info.Env().Undefined();
-    ok(info.Env(), run_checked("x", io.in.data, n, [&](vae::InputCheck* check) {
-         model_->reconstruct(io.in.data, io.rows, io.out2.data, io.out.data, check);
-       }));
-    return info.Env().Undefined();
-  }
-
-  // [async] reconstructAsync(x, rows, eps | null, out) -> Promise<void>
-  Napi::Value reconstruct_async(const Napi::CallbackInfo& info) {
-    Io io;
-    const int n = model_ ? model_->config().input_dim : 0, d = model_ ? model_->config().latent_dim : 0;
-    if (!parse_rows(info, "x", n, &io) || !get_f32(info, 2, "eps", io.rows * d, &io.out2, true) ||
-        !get_f32(info, 3, "out", io.rows * n, &io.out) ||
-        !disjoint(info.Env(), {"out", io.out.data, io.rows * n},
-                  {{"x", io.in.data, io.rows * n}, {"eps", io.out2.data, io.rows * d}}))
-      return info.Env().Undefined();
+      return {};
     Model* model = model_.get();
-    return queue(info, 4, [=]() {
+    return {[=]() {
       const TaskError e = io.out2.data ? finite_error("eps", io.out2.data, io.rows * d, d) : TaskError{};
       if (!e.code.empty()) return e;
       return run_checked("x", io.in.data, n, [&](vae::InputCheck* check) {
         model->reconstruct(io.in.data, io.rows, io.out2.data, io.out.data, check);
       });
-    });
+    }};
   }
+  Napi::Value reconstruct(const Napi::CallbackInfo& info) { return run_now(info.Env(), reconstruct_call(info)); }
+  Napi::Value reconstruct_async(const Napi::CallbackInfo& info) { return queue(info, 4, reconstruct_call(info)); }
 
   // [sync] evaluate(x, rows, seed) -> Float64Array [reconstructionSum, klSum]
-  Napi::Value evaluate(const Napi::CallbackInfo& info) {
+  // [async] evaluateAsync(...) -> Promise<Float64Array>
+  Call evaluate_call(const Napi::CallbackInfo& info) {
     Io io;
     int64_t seed;
     const int n = model_ ? model_->config().input_dim : 0;
-    if (!parse_rows(info, "x", n, &io) || !get_int(info, 2, "seed", 0, (int64_t(1) << 53) - 1, &seed))
-      return info.Env().Undefined();
-    vae::LossSums sums;
-    if (!ok(info.Env(), run_checked("x", io.in.data, n, [&](vae::InputCheck* check) {
-          sums = model_->evaluate(io.in.data, io.rows, static_cast<uint64_t>(seed), check);
-        })))
-      return info.Env().Undefined();
-    return sums_array(info.Env(), sums);
-  }
-
-  // [async] evaluateAsync(x, rows, seed) -> Promise<Float64Array>
-  Napi::Value evaluate_async(const Napi::CallbackInfo& info) {
-    Io io;
-    int64_t seed;
-    const int n = model_ ? model_->config().input_dim : 0;
-    if (!parse_rows(info, "x", n, &io) || !get_int(info, 2, "seed", 0, (int64_t(1) << 53) - 1, &seed))
-      return info.Env().Undefined();
+    if (!parse_rows(info, "x", n, &io) || !get_int(info, 2, "seed", 0, (int64_t(1) << 53) - 1, &seed)) return {};
     Model* model = model_.get();
     auto sums = std::make_shared<vae::LossSums>();
-    return queue(
-        info, 1,
-        [=]() {
-          return run_checked("x", io.in.data, n, [&](vae::InputCheck* check) {
-            *sums = model->evaluate(io.in.data, io.rows, static_cast<uint64_t>(seed), check);
-          });
-        },
-        [sums](Napi::Env env) { return sums_array(env, *sums); });
+    return {[=]() {
+              return run_checked("x", io.in.data, n, [&](vae::InputCheck* check) {
+                *sums = model->evaluate(io.in.data, io.rows, static_cast<uint64_t>(seed), check);
+              });
+            },
+            [sums](Napi::Env env) { return sums_array(env, *sums); }};
   }
+  Napi::Value evaluate(const Napi::CallbackInfo& info) { return run_now(info.Env(), evaluate_call(info)); }
+  Napi::Value evaluate_async(const Napi::CallbackInfo& info) { return queue(info, 1, evaluate_call(info)); }
 
   // [async] logLikelihoodAsync(x, rows, samples, seed) -> Promise<number> (sum over rows)
   Napi::Value log_likelihood_async(const Napi::CallbackInfo& info) {
@@ -387,15 +350,14 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       return info.Env().Undefined();
     Model* model = model_.get();
     auto total = std::make_shared<double>(0.0);
-    return queue(
-        info, 1,
-        [=]() {
-          return run_checked("x", io.in.data, n, [&](vae::InputCheck* check) {
-            *total = model->log_likelihood(io.in.data, io.rows, static_cast<int>(samples),
-                                           static_cast<uint64_t>(seed), check);
-          });
-        },
-        [total](Napi::Env env) { return Napi::Number::New(env, *total); });
+    return queue(info, 1,
+                 {[=]() {
+                    return run_checked("x", io.in.data, n, [&](vae::InputCheck* check) {
+                      *total = model->log_likelihood(io.in.data, io.rows, static_cast<int>(samples),
+                                                     static_cast<uint64_t>(seed), check);
+                    });
+                  },
+                  [total](Napi::Env env) { return Napi::Number::New(env, *total); }});
   }
 
   // [sync] beginEpoch(rows, shuffle)
@@ -474,7 +436,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       return info.Env().Undefined();
     }
     const std::string name = info[2].As<Napi::String>().Utf8Value();
-    return queue(info, 1, [=]() { return finite_error(name.c_str(), io.in.data, io.rows * n, n); });
+    return queue(info, 1, {[=]() { return finite_error(name.c_str(), io.in.data, io.rows * n, n); }});
   }
 
   // [sync] lossAndGradients(x, rows, eps, grads | null) -> Float64Array [recSum, klSum]
@@ -503,10 +465,11 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     return sums_array(info.Env(), sums);
   }
 
-  // Queues `run` on libuv's pool; keeps this and the first n_args alive.
-  Napi::Value queue(const Napi::CallbackInfo& info, size_t n_args, std::function<TaskError()> run,
-                    PromiseWorker::Result result = nullptr) {
-    return start(new PromiseWorker(info.Env(), std::move(run), std::move(result)), info, n_args);
+  // The async twins queue the call on libuv's pool; keeps this and the first
+  // n_args alive.
+  Napi::Value queue(const Napi::CallbackInfo& info, size_t n_args, Call call) {
+    if (!call.task) return info.Env().Undefined();
+    return start(new PromiseWorker(info.Env(), std::move(call.task), std::move(call.result)), info, n_args);
   }
 
   static Napi::Value sums_array(Napi::Env env, const vae::LossSums& sums) {
