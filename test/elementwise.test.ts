@@ -48,7 +48,7 @@ describe('fused hidden-layer activations', () => {
   });
 });
 
-describe('fused sigmoid (the decoder output transform)', () => {
+describe('fused sigmoid (the decoder output transform: activationFused, kind 3, in place)', () => {
   const n = 2003; // not a multiple of 8
   const logits = randomArray(n, 7, -40, 40);
   logits.set([0, -0, 1e-8, -1e-8, 15, -15, 87, -87, 88, -88, 100, -100, 1e30, -1e30], 0);
@@ -57,7 +57,7 @@ describe('fused sigmoid (the decoder output transform)', () => {
 
   test.each(kernels)('kernel %i is within 1e-7 of the libm sigmoid, and within 2e-6 relative', (kernel) => {
     const y = logits.slice();
-    ops.sigmoidFused(y, kernel);
+    ops.activationFused(3, y, y, kernel);
     for (let i = 0; i < n; i++) {
       const err = Math.abs(y[i] - ref[i]);
       if (err > 1e-7 || (ref[i] > 1e-30 && err > 2e-6 * ref[i])) throw new Error(`x=${logits[i]}: ${y[i]} vs ${ref[i]}`);
@@ -68,8 +68,8 @@ describe('fused sigmoid (the decoder output transform)', () => {
   test('SIMD and portable builds agree', () => {
     if (kernels.length < 2) return;
     const a = logits.slice(), b = logits.slice();
-    ops.sigmoidFused(a, PORTABLE);
-    ops.sigmoidFused(b, AVX2);
+    ops.activationFused(3, a, a, PORTABLE);
+    ops.activationFused(3, b, b, AVX2);
     let worst = 0;
     for (let i = 0; i < n; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
     expect(worst).toBeLessThan(1e-7);

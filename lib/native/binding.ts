@@ -102,8 +102,6 @@ export interface NativeOps {
   activationFused(kind: number, out: Float32Array, input: Float32Array, kernel: number): void;
   /** its backward, din = dout * act'(x) from out = act(x), as training applies it */
   activationBackwardFused(kind: number, din: Float32Array, dout: Float32Array, out: Float32Array, kernel: number): void;
-  /** the decoder's bernoulli output transform, in place; kernel as in adamUpdate */
-  sigmoidFused(x: Float32Array, kernel: number): void;
   /** fused Bernoulli loss + gradient as used in training; returns the loss sum */
   bceFused(dpred: Float32Array, pred: Float32Array, target: Float32Array, scale: number, kernel: number): number;
   /** the fused latent layer (head split + reparameterization + KL) -> KL sum; kernel as in adamUpdate */

@@ -236,15 +236,6 @@ Napi::Value activation_backward_fused(const Napi::CallbackInfo& info) {
   return undefined(info);
 }
 
-// sigmoidFused(x, kernel): in place
-Napi::Value sigmoid_fused(const Napi::CallbackInfo& info) {
-  F32 x;
-  vae::Kernel kernel;
-  if (!get_f32(info, 0, "x", 0, &x) || !get_kernel(info, 1, &kernel)) return undefined(info);
-  vae::sigmoid_fused(x.data, x.length, kernel);
-  return undefined(info);
-}
-
 // bceFused(dpred, pred, target, scale, kernel) -> loss sum
 Napi::Value bce_fused(const Napi::CallbackInfo& info) {
   F32 dpred, pred, target;
@@ -352,7 +343,6 @@ void register_ops(Napi::Env env, Napi::Object exports) {
   ops.Set("threadScratchFloats", Napi::Function::New(env, thread_scratch_floats, "threadScratchFloats"));
   ops.Set("activationFused", Napi::Function::New(env, activation_fused, "activationFused"));
   ops.Set("activationBackwardFused", Napi::Function::New(env, activation_backward_fused, "activationBackwardFused"));
-  ops.Set("sigmoidFused", Napi::Function::New(env, sigmoid_fused, "sigmoidFused"));
   ops.Set("bceFused", Napi::Function::New(env, bce_fused, "bceFused"));
   ops.Set("latentForward", Napi::Function::New(env, latent_forward, "latentForward"));
   ops.Set("latentBackward", Napi::Function::New(env, latent_backward, "latentBackward"));

@@ -53,19 +53,11 @@ VAE_INLINE void bce_body(float* dlogits, const float* logits, const float* targe
   }
 }
 
-// The logistic sigmoid in place, in the stable form of the loss kernel:
-// e = exp(-|l|), then 1 / (1 + e) for l >= 0 and e / (1 + e) below.
-VAE_INLINE void sigmoid_body(float* __restrict x, int64_t n) {
-  for (int64_t i = 0; i < n; i++) {
-    const float l = x[i];
-    const float e = vec_math::exp(-vec_math::abs(l));
-    const float inv = 1.0f / (1.0f + e);
-    x[i] = l >= 0.0f ? inv : e * inv;
-  }
-}
-
-// Hidden-layer activations, forward (out may be in). Tanh uses expm1 so that
-// small |x| keeps its relative accuracy: tanh|x| = -m / (2 + m), m = expm1(-2|x|).
+// Hidden-layer activations, forward (out may be in); sigmoid also serves as
+// the decoder's bernoulli output. Tanh uses expm1 so that small |x| keeps its
+// relative accuracy: tanh|x| = -m / (2 + m), m = expm1(-2|x|). Sigmoid takes
+// the stable form of the loss kernel: e = exp(-|x|), then 1 / (1 + e) for
+// x >= 0 and e / (1 + e) below.
 VAE_INLINE void activation_body(Activation act, float* out, const float* in, int64_t n) {
   switch (act) {
     case Activation::Relu:
@@ -156,7 +148,6 @@ VAE_INLINE void latent_backward_body(float* __restrict dhead, const float* __res
 
 // ---- entry points per instruction set -------------------------------------------
 
-VAE_NOINLINE void sigmoid_portable(float* x, int64_t n) { sigmoid_body(x, n); }
 VAE_NOINLINE void activation_portable(Activation act, float* out, const float* in, int64_t n) {
   activation_body(act, out, in, n);
 }
@@ -189,7 +180,6 @@ VAE_TARGET_AVX2 VAE_FLATTEN VAE_NOINLINE void latent_backward_avx2(float* dh, co
                                                                   int d) {
   latent_backward_body(dh, dz, m, lv, e, s, B, d);
 }
-VAE_TARGET_AVX2 VAE_FLATTEN VAE_NOINLINE void sigmoid_avx2(float* x, int64_t n) { sigmoid_body(x, n); }
 VAE_TARGET_AVX2 VAE_FLATTEN VAE_NOINLINE void activation_avx2(Activation act, float* out, const float* in, int64_t n) {
   activation_body(act, out, in, n);
 }
@@ -232,13 +222,6 @@ void activation_backward_fused(Activation act, float* din, const float* dout, co
   if (use_avx2(kernel)) return activation_backward_avx2(act, din, dout, out, n);
 #endif
   activation_backward_portable(act, din, dout, out, n);
-}
-
-void sigmoid_fused(float* x, int64_t n, Kernel kernel) {
-#if VAE_SIMD_X86
-  if (use_avx2(kernel)) return sigmoid_avx2(x, n);
-#endif
-  sigmoid_portable(x, n);
 }
 
 double bce_logits_fused(float* dlogits, const float* logits, const float* target, float scale, int64_t n,

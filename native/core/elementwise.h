@@ -13,14 +13,11 @@ enum class Kernel { Auto, Portable, Avx2 };
 
 // A hidden layer's activation, out[i] = act(in[i]) over [0, n) (out may be
 // in); within about 2e-7 of the libm forms of activation_forward in ops.h.
+// Sigmoid is also the decoder's bernoulli output (logits to probabilities).
 void activation_fused(Activation act, float* out, const float* in, int64_t n, Kernel kernel = Kernel::Auto);
 // Its backward, din = dout * act'(x) from out = act(x) (din may be dout).
 void activation_backward_fused(Activation act, float* din, const float* dout, const float* out, int64_t n,
                                Kernel kernel = Kernel::Auto);
-
-// Logits to probabilities in place, x[0..n) (the decoder's bernoulli output;
-// within 1e-7 of 1 / (1 + exp(-x)), on the calling thread).
-void sigmoid_fused(float* x, int64_t n, Kernel kernel = Kernel::Auto);
 
 // Bernoulli loss and its gradient in one pass over logits, target: [n].
 // dlogits = scale * (sigmoid(l) - x) (overwritten); returns

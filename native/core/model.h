@@ -153,7 +153,8 @@ class Model {
   // Packs the training copies of the weights if the parameters changed
   // outside training (update_weights keeps them current).
   void ensure_training_packs();
-  // Sum of the reconstruction loss (BCE from logits or SSE / 2) over n values.
+  // Sum of the reconstruction loss (BCE from logits or SSE / 2) over n values,
+  // with libm (the forward-only training pass that gradient checks difference).
   double reconstruction_loss(const float* logits, const float* x, int64_t n) const;
   // The same for one row of inference, with the training step's vectorized
   // kernel for bernoulli (the sums fit() reports); `gradient` is n floats of

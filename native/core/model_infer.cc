@@ -49,12 +49,6 @@ void trim_thread_scratch() {
   if (scratch.size() > kKeptScratchFloats) std::vector<float>().swap(scratch);
 }
 
-}  // namespace
-
-size_t thread_inference_scratch_floats() { return scratch_vector().size(); }
-
-namespace {
-
 // for_row_blocks, trimming each thread's scratch after each block.
 template <class F>
 void for_blocks(int rows, int threads, F&& f) {
@@ -94,6 +88,8 @@ void for_inference_blocks(int64_t rows, int threads, const InputCheck* check, F&
 bool input_ok(InputCheck* check, const float* rows, int64_t n) { return !check || check->scan(rows, n); }
 
 }  // namespace
+
+size_t thread_inference_scratch_floats() { return scratch_vector().size(); }
 
 // ---- one block of rows, on the calling thread ---------------------------------------
 
@@ -149,7 +145,7 @@ void Model::dense_hidden_forward(float* out, const float* in, const DenseView& L
 }
 
 void Model::output_transform(float* out, int64_t count) const {
-  if (config_.likelihood == Likelihood::Bernoulli) sigmoid_fused(out, count);
+  if (config_.likelihood == Likelihood::Bernoulli) activation_fused(Activation::Sigmoid, out, out, count);
 }
 
 // ---- the calls ------------------------------------------------------------------------
@@ -194,10 +190,6 @@ void Model::reconstruct(const float* x, int64_t rows, const float* eps, float* o
     decoder_rows(s.take(decoder_scratch(count)), z, count, packed, o);
     output_transform(o, static_cast<int64_t>(count) * n);
   });
-}
-
-double Model::reconstruction_loss(const float* logits, const float* x, int64_t n) const {
-  return config_.likelihood == Likelihood::Bernoulli ? bce_logits_forward(logits, x, n) : gaussian_sse_forward(logits, x, n);
 }
 
 double Model::row_reconstruction_loss(const float* logits, const float* x, int n, float* gradient) const {

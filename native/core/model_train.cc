@@ -25,6 +25,10 @@ namespace {
 constexpr int kPieceRows = 144;
 }  // namespace
 
+double Model::reconstruction_loss(const float* logits, const float* x, int64_t n) const {
+  return config_.likelihood == Likelihood::Bernoulli ? bce_logits_forward(logits, x, n) : gaussian_sse_forward(logits, x, n);
+}
+
 float* Model::layer_output(Workspace& ws, int li) const {
   if (li < n_encoder_) return ws.encoder_out[li].data();
   if (li == n_encoder_) return ws.head.data();
