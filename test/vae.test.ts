@@ -199,6 +199,26 @@ describe('inference', () => {
     expect(same(e.mean, fresh().encodeMean(big))).toBe(true);
   });
 
+  test('inference gives the same bits for any thread count and however the rows fall into blocks', () => {
+    // Blocks hold whole 6-row tiles; with more threads than tiles some blocks are empty.
+    const copyWith = (threads: number) => {
+      const copy = new VAE({ ...vae.config, threads });
+      copy.setParameters(vae.getParameters());
+      return copy;
+    };
+    const [one, ...others] = [1, 2, 3, 8].map(copyWith);
+    const evaluateRows = new Set([1, 7, 127]);
+    for (const rows of [1, 2, 5, 6, 7, 13, 127, 128, 129, 385, 4097]) {
+      const input = randomArray(rows * 12, 100 + rows, 0, 1), z = randomNormal(rows * 3, 200 + rows);
+      const want = [one.encode(input).mean, one.encode(input).logVar, one.decode(z), one.reconstruct(input, { eps: z })];
+      for (const m of others) {
+        const got = [m.encode(input).mean, m.encode(input).logVar, m.decode(z), m.reconstruct(input, { eps: z })];
+        got.forEach((out, i) => expect({ rows, threads: m.threads, output: i, same: same(out, want[i]) }).toEqual({ rows, threads: m.threads, output: i, same: true }));
+        if (evaluateRows.has(rows)) expect(m.evaluate(input)).toEqual(one.evaluate(input));
+      }
+    }
+  });
+
   test("each thread's scratch serves models of different widths at once", async () => {
     // Inference keeps a block's activations in a scratch buffer of the thread's own, grown
     // as needed: calls of a wide and a narrow model, sync and async at once, must not mix.

@@ -38,7 +38,7 @@ namespace {
 // Micro-tile 6 x 16: 6 x 2 accumulators + 2 B vectors + 1 A broadcast = 15 of
 // the 16 YMM registers; 12 FMAs per 2 loads + 6 broadcasts. (4 x 24 measured
 // the same on Zen 3; 16 divides the model's 400 and 784 exactly.)
-constexpr int kMR = 6;     // micro-tile rows
+constexpr int kMR = kGemmTileRows;  // micro-tile rows
 constexpr int kNR = 16;    // micro-tile columns
 constexpr int kKC = 320;   // max packed depth: B micro-panel kKC*kNR*4 = 20 KB (L1 is 32 KB)
 constexpr int kMC = 144;   // packed A block rows: kMC*kKC*4 = 184 KB (L2 is 512 KB)

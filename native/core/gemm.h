@@ -11,6 +11,10 @@ namespace vae {
 
 enum class Trans { N, T };
 
+// Rows of the micro-tile: a block of rows that is a multiple of it runs no
+// ragged bottom tile (which computes fewer rows per k step than a full one).
+constexpr int kGemmTileRows = 6;
+
 // op(B) [K,N] packed once for many products with the same B (the weights at
 // inference): the panels sgemm would otherwise pack on every call. Repacking
 // a matrix of the same shape reuses the storage, so a reader never sees it
