@@ -82,6 +82,43 @@ describe('sgemm', () => {
     }
   });
 
+  // A B packed beforehand (the model's weights): Shallow K blocks as sgemm's own, or Deep
+  // ones (up to 1024 rows: K = 784 is one block instead of three, K = 2100 three of 700).
+  const NONE = 0, SHALLOW = 1, DEEP = 2;
+  const prepacked = (ta: number, tb: number, M: number, N: number, K: number, backend: number, threads: number, prepack: number, epilogue: boolean) => {
+    const A = randomArray(M * K, 31), B = randomArray(K * N, 32), bias = randomArray(N, 33), mask = randomArray(M * N, 34);
+    for (let i = 0; i < mask.length; i += 5) mask[i] = 0;
+    const C = randomArray(M * N, 35);
+    ops.sgemm(ta, tb, M, N, K, 1, A, ta ? M : K, B, tb ? K : N, 1, C, N, threads, backend,
+      epilogue ? bias : null, epilogue ? 1 : 0, epilogue ? mask : null, prepack);
+    return C;
+  };
+  const packedShapes = [[0, 0, 37, 400, 784], [0, 1, 64, 400, 784], [0, 0, 13, 40, 2100], [0, 1, 7, 17, 1100], [1, 0, 20, 33, 784], [0, 0, 5, 3, 1]];
+
+  test.each(packedShapes)('a prepacked B (%i%i M=%i N=%i K=%i), shallow or deep K blocks, matches the reference', (ta, tb, M, N, K) => {
+    for (const epilogue of [false, true]) {
+      const want = prepacked(ta, tb, M, N, K, REFERENCE, 1, NONE, epilogue);
+      for (const prepack of [SHALLOW, DEEP]) {
+        expect(maxScaledError(prepacked(ta, tb, M, N, K, SCALAR, 1, prepack, epilogue), want, K)).toBeLessThan(1e-6);
+        if (hasAvx2) expect(maxScaledError(prepacked(ta, tb, M, N, K, AVX2, 2, prepack, epilogue), want, K)).toBeLessThan(1e-6);
+      }
+    }
+  });
+
+  test('shallow prepacked B gives the bits of an unpacked one; deep ones are the same for any thread count', () => {
+    // Training relies on the first: which of the two a forward product uses depends on the rows per thread.
+    const same = (a: Float32Array, b: Float32Array) => Buffer.from(a.buffer).equals(Buffer.from(b.buffer));
+    for (const [ta, tb, M, N, K] of packedShapes) {
+      const plain = prepacked(ta, tb, M, N, K, AUTO, 1, NONE, true);
+      expect(same(prepacked(ta, tb, M, N, K, AUTO, 1, SHALLOW, true), plain)).toBe(true);
+      expect(same(prepacked(ta, tb, M, N, K, AUTO, 2, SHALLOW, true), plain)).toBe(true);
+      const deep = prepacked(ta, tb, M, N, K, AUTO, 1, DEEP, true);
+      for (const threads of [2, 3]) expect(same(prepacked(ta, tb, M, N, K, AUTO, threads, DEEP, true), deep)).toBe(true);
+    }
+    // More than one K block: the deep blocking really is another summation order.
+    expect(same(prepacked(0, 0, 37, 400, 784, AUTO, 1, DEEP, false), prepacked(0, 0, 37, 400, 784, AUTO, 1, SHALLOW, false))).toBe(false);
+  });
+
   test('rejects buffers too small for the shape instead of overrunning them', () => {
     const A = new Float32Array(10), B = new Float32Array(10), C = new Float32Array(10);
     expect(() => ops.sgemm(0, 0, 4, 4, 4, 1, A, 4, B, 4, 0, C, 4, 1, AUTO)).toThrow(/Float32Array of at least 16/);

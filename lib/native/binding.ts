@@ -67,11 +67,13 @@ export interface NativeOps {
   /**
    * backend: 0 auto, 1 scalar, 2 avx2, 3 reference triple loop. Optional fused epilogue, in order:
    * + bias[j], relu (1), then zero where reluOut (shaped like C, row stride ldc) is <= 0.
+   * prepack: 0 reads B; 1 (shallow) or 2 (deep K blocks) packs op(B) first, as the model's layers do.
    */
   sgemm(
     transA: number, transB: number, M: number, N: number, K: number, alpha: number,
     A: Float32Array, lda: number, B: Float32Array, ldb: number, beta: number, C: Float32Array, ldc: number,
     threads: number, backend: number, bias?: Float32Array | null, relu?: number, reluOut?: Float32Array | null,
+    prepack?: number,
   ): void;
   denseForward(out: Float32Array, input: Float32Array, W: Float32Array, b: Float32Array, B: number, K: number, N: number): void;
   denseBackward(

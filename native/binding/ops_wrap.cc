@@ -17,9 +17,11 @@ namespace {
 Napi::Value undefined(const Napi::CallbackInfo& info) { return info.Env().Undefined(); }
 
 // sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads, backend
-//       [, bias | null, relu, reluOut | null])
+//       [, bias | null, relu, reluOut | null, prepack])
 // backend: 0 auto, 1 scalar, 2 avx2, 3 reference triple loop. The optional
 // epilogue: bias [N], relu (0/1), reluOut (relu backward mask shaped like C).
+// prepack: 0 reads B, 1 or 2 packs op(B) first with Shallow or Deep K blocks
+// and multiplies with the packed copy (as the model's layers do).
 Napi::Value sgemm(const Napi::CallbackInfo& info) {
   int64_t ta, tb, M, N, K, lda, ldb, ldc, threads, backend;
   double alpha, beta;
@@ -39,11 +41,12 @@ Napi::Value sgemm(const Napi::CallbackInfo& info) {
     return undefined(info);
   }
   F32 bias, relu_out;
-  int64_t relu = 0;
+  int64_t relu = 0, prepack = 0;
   if (!get_f32(info, 6, "A", (a_rows - 1) * lda + a_cols, &A) || !get_f32(info, 8, "B", (b_rows - 1) * ldb + b_cols, &B) ||
       !get_f32(info, 11, "C", (M - 1) * ldc + N, &C) || !get_f32(info, 15, "bias", N, &bias, true) ||
       (info.Length() > 16 && !get_int(info, 16, "relu", 0, 1, &relu)) ||
-      !get_f32(info, 17, "reluOut", (M - 1) * ldc + N, &relu_out, true))
+      !get_f32(info, 17, "reluOut", (M - 1) * ldc + N, &relu_out, true) ||
+      (info.Length() > 18 && !get_int(info, 18, "prepack", 0, 2, &prepack)))
     return undefined(info);
   vae::GemmArgs g;
   g.trans_a = ta ? vae::Trans::T : vae::Trans::N;
@@ -59,6 +62,11 @@ Napi::Value sgemm(const Napi::CallbackInfo& info) {
   if (backend == 2 && !vae::cpu_has_avx2_fma()) {
     throw_error(info.Env(), "ERR_INVALID_ARGUMENT", "this CPU has no AVX2/FMA (or the OS does not enable it)");
     return undefined(info);
+  }
+  vae::PackedMatrix packed;
+  if (prepack != 0 && backend != 3) {
+    packed.pack(g.B, g.ldb, g.trans_b, g.K, g.N, prepack == 2 ? vae::KBlocking::Deep : vae::KBlocking::Shallow);
+    g.packed_b = &packed;
   }
   if (backend == 3) vae::sgemm_reference(g);
   else vae::sgemm(g, static_cast<int>(threads),

@@ -17,7 +17,8 @@
 // The kernels are templates over a SIMD ops struct (simd.h) and are written
 // once; each backend is one flattened entry point (AVX2+FMA or portable C++).
 //
-// Determinism: the K blocking depends only on K, tiles sit on a global
+// Determinism: the K blocking depends only on K (and, for a prepacked B, on
+// its KBlocking), tiles sit on a global
 // kMR x kNR grid (thread regions start at multiples of kMR/kNR), and every C
 // element is produced by the same sequence of operations wherever it lands, so
 // results are bit-identical for any thread count.
@@ -41,6 +42,7 @@ namespace {
 constexpr int kMR = kGemmTileRows;  // micro-tile rows
 constexpr int kNR = 16;    // micro-tile columns
 constexpr int kKC = 320;   // max packed depth: B micro-panel kKC*kNR*4 = 20 KB (L1 is 32 KB)
+constexpr int kKCDeep = 1024;  // max depth of KBlocking::Deep (its micro-panel, 64 KB, lives in L2)
 constexpr int kMC = 144;   // packed A block rows: kMC*kKC*4 = 184 KB (L2 is 512 KB)
 constexpr int kNC = 3072;  // packed B block columns: kKC*kNC*4 = 3.9 MB (L3)
 static_assert(kMC % kMR == 0 && kNC % kNR == 0, "blocks must hold whole panels");
@@ -49,9 +51,11 @@ constexpr int kPackSlack = 8;  // floats pack_a may write past its block
 inline int round_up(int x, int multiple) { return (x + multiple - 1) / multiple * multiple; }
 inline int ceil_div(int x, int y) { return (x + y - 1) / y; }
 
-// Depth of the K blocks for a given K: balanced, so every block but the last
-// has this depth (e.g. K=784 -> 3 blocks of 262, not 320+320+144).
-inline int block_depth(int K) { return ceil_div(K, ceil_div(K, kKC)); }
+// Depth of the K blocks for a given K and maximum depth: balanced, so every
+// block but the last has this depth (e.g. K=784 -> 3 blocks of 262, not
+// 320+320+144).
+inline int k_block_depth(int K, int max_depth) { return ceil_div(K, ceil_div(K, max_depth)); }
+inline int max_block_depth(KBlocking blocking) { return blocking == KBlocking::Deep ? kKCDeep : kKC; }
 
 // A thread region with at most this many rows reads op(B) straight from memory
 // (when op(B) = B is row-major) instead of packing it: with so few rows, the
@@ -629,13 +633,13 @@ PackedMatrix::~PackedMatrix() {
   if (data_) ::operator delete(data_, std::align_val_t(64));
 }
 
-void PackedMatrix::pack(const float* B, int ldb, Trans trans, int K, int N) {
-  reshape(K, N);
+void PackedMatrix::pack(const float* B, int ldb, Trans trans, int K, int N, KBlocking blocking) {
+  reshape(K, N, blocking);
   if (trans == Trans::N) pack_rows(B, ldb, 0, K);
   else pack_transposed_cols(B, ldb, 0, N);
 }
 
-void PackedMatrix::reshape(int K, int N) {
+void PackedMatrix::reshape(int K, int N, KBlocking blocking) {
   const size_t floats = static_cast<size_t>(K) * round_up(N, kNR);
   if (floats > capacity_) {
     if (data_) ::operator delete(data_, std::align_val_t(64));
@@ -644,7 +648,7 @@ void PackedMatrix::reshape(int K, int N) {
   }
   K_ = K;
   N_ = N;
-  kc_ = block_depth(K);
+  kc_ = k_block_depth(K, max_block_depth(blocking));
   padded_n_ = round_up(N, kNR);
 }
 
@@ -688,7 +692,6 @@ void sgemm(const GemmArgs& g, int threads, GemmBackend backend) {
   p.M = g.M;
   p.N = g.N;
   p.K = g.K;
-  p.kc = block_depth(g.K);
   p.alpha = g.alpha;
   p.beta = g.beta;
   p.bias = g.bias;
@@ -697,6 +700,7 @@ void sgemm(const GemmArgs& g, int threads, GemmBackend backend) {
   // A packed B of another shape is ignored (B itself is then read).
   const bool packed_fits = g.packed_b && g.packed_b->K() == g.K && g.packed_b->N() >= g.N;
   p.packed_b = packed_fits ? g.packed_b : nullptr;
+  p.kc = p.packed_b ? p.packed_b->block_depth() : k_block_depth(g.K, kKC);
   job.avx2 = use_avx2(backend);
 
   ThreadPool& pool = ThreadPool::shared();

@@ -74,7 +74,7 @@ const Model::PackedLayers& Model::packed_weights() const {
   const uint64_t version = params_version_.load();
   if (packed_version_ != version) {
     // Same shapes every time, so each PackedMatrix reuses its storage.
-    for (size_t i = 0; i < layers_.size(); i++) packed_[i].pack(layers_[i].W, layers_[i].out, Trans::N, layers_[i].in, layers_[i].out);
+    for (size_t i = 0; i < layers_.size(); i++) packed_[i].pack(layers_[i].W, layers_[i].out, Trans::N, layers_[i].in, layers_[i].out, KBlocking::Deep);
     packed_version_ = version;
   }
   return packed_;

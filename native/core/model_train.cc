@@ -50,7 +50,7 @@ void Model::ensure_training_packs() {
   forward_reads_w_.assign(layers_.size(), 0);
   for (size_t li = 1; li < layers_.size(); li++) {  // layer 0 needs no input gradient
     const DenseView& L = layers_[li];
-    train_wt_[li].pack(L.W, L.out, Trans::T, L.out, L.in);
+    train_wt_[li].pack(L.W, L.out, Trans::T, L.out, L.in, KBlocking::Deep);
   }
   train_packed_version_ = version;
 }
