@@ -231,21 +231,21 @@ describe('training keeps its packed weights current', () => {
     const trained = new binding.NativeModel(config);
     const rows = 96;
     const data = randomArray(rows * 200, 80, 0, 1);
-    // Packs every weight (160 rows are too many to read them in place) before
-    // training steps that read most weights in place and change them all.
+    // Packs every weight (batches of 16 rows or more read packed copies) before
+    // training steps of 8 rows, which read the weights in place and change them all.
     trained.lossAndGradients(randomArray(160 * 200, 83, 0, 1), 160, randomNormal(160 * 3, 84), null);
     trained.beginEpoch(rows, true);
     const stats = new Float64Array(3 * 3);
     const hyper = { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 };
-    expect(await trained.trainAsync(data, rows, 32, 0, 3, hyper, stats)).toBe(3);
+    expect(await trained.trainAsync(data, rows, 8, 0, 3, hyper, stats)).toBe(3);
 
     const params = new Float32Array(trained.paramCount);
     trained.copyParams(params);
     const fresh = new binding.NativeModel(config);
     fresh.setParams(params);
-    // 40 rows: the forward products read most weights in place, as in
-    // training; 160 rows: they read packed copies, which training let go stale.
-    for (const n of [40, 160]) {
+    // 8 rows: the forward products read the weights in place, as in training;
+    // 40 and 160 rows: they read packed copies, which training let go stale.
+    for (const n of [8, 40, 160]) {
       const x = randomArray(n * 200, 82, 0, 1), eps = randomNormal(n * 3, 81);
       const gradsTrained = new Float32Array(trained.paramCount), gradsFresh = new Float32Array(trained.paramCount);
       const lossTrained = trained.lossAndGradients(x, n, eps, gradsTrained);

@@ -739,8 +739,6 @@ void sgemm_reference(const GemmArgs& g) {
   }
 }
 
-bool gemm_reads_b_in_place(int rows, int ldb) { return read_b_in_place(OperandView{nullptr, ldb, false}, rows); }
-
 const char* gemm_backend_name() { return use_avx2(GemmBackend::Auto) ? "avx2-fma" : "scalar"; }
 
 }  // namespace vae

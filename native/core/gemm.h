@@ -95,12 +95,6 @@ struct GemmArgs {
 // AVX2+FMA falls back to Scalar. Safe to call concurrently from several threads.
 void sgemm(const GemmArgs& g, int threads, GemmBackend backend = GemmBackend::Auto);
 
-// True when sgemm, computing `rows` rows of C on one thread, reads a
-// row-major op(B) with row stride ldb straight from memory instead of packing
-// it (small row counts; see gemm.cc). A caller holding a packed copy of such
-// a B can then drop it.
-bool gemm_reads_b_in_place(int rows, int ldb);
-
 // The plain triple loop (double accumulation): the oracle in tests. Honours
 // bias and act too.
 void sgemm_reference(const GemmArgs& g);

@@ -198,13 +198,10 @@ class Model {
   std::vector<float> batch_x_, batch_eps_, next_batch_eps_;
   // Training copies of each layer's W packed as the forward product reads it
   // (train_w_) and transposed as the input-gradient product reads it
-  // (train_wt_); current while train_packed_version_ == params_version_,
-  // except that train_w_[li] is only kept while train_w_valid_[li]: with few
-  // rows, the forward product reads W in place (forward_reads_w_[li]) and
-  // packing it every step would cost more than it saves. train_w_ has Shallow
-  // K blocks, as the in-place reads do (which one is used depends on the rows
-  // per thread, and training must give the same bits for any thread count);
-  // train_wt_ and the inference copies are always used, and Deep (faster).
+  // (train_wt_), both with Deep K blocks; current while train_packed_version_
+  // == params_version_, except that train_w_[li] is only kept while
+  // train_w_valid_[li]: small batches read W in place (forward_reads_w_[li])
+  // and let the copy go stale rather than repack it every step.
   std::vector<PackedMatrix> train_w_, train_wt_;
   std::vector<char> train_w_valid_, forward_reads_w_;
   uint64_t train_packed_version_ = ~uint64_t{0};
