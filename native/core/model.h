@@ -199,11 +199,12 @@ class Model {
   // Training copies of each layer's W packed as the forward product reads it
   // (train_w_) and transposed as the input-gradient product reads it
   // (train_wt_), both with Deep K blocks; current while train_packed_version_
-  // == params_version_, except that train_w_[li] is only kept while
-  // train_w_valid_[li]: small batches read W in place (forward_reads_w_[li])
-  // and let the copy go stale rather than repack it every step.
+  // == params_version_, except that train_w_ is only kept while
+  // train_w_valid_: small batches read W in place (forward_reads_w_, set per
+  // step for every layer) and let the copies go stale rather than repack them
+  // every step.
   std::vector<PackedMatrix> train_w_, train_wt_;
-  std::vector<char> train_w_valid_, forward_reads_w_;
+  bool train_w_valid_ = false, forward_reads_w_ = false;
   uint64_t train_packed_version_ = ~uint64_t{0};
   std::vector<WeightPiece> weight_pieces_;  // update_weights' tasks, cheapest first
   std::vector<LossSums> row_sums_;          // train_rows' loss sums per row

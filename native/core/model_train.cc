@@ -50,8 +50,7 @@ void Model::ensure_training_packs() {
   if (train_packed_version_ == version) return;
   train_w_.resize(layers_.size());
   train_wt_.resize(layers_.size());
-  train_w_valid_.assign(layers_.size(), 0);  // packed when first needed (train_forward_backward)
-  forward_reads_w_.assign(layers_.size(), 0);
+  train_w_valid_ = false;  // packed when first needed (train_forward_backward)
   for (size_t li = 1; li < layers_.size(); li++) {  // layer 0 needs no input gradient
     const DenseView& L = layers_[li];
     train_wt_[li].pack(L.W, L.out, Trans::T, L.out, L.in, KBlocking::Deep);
@@ -72,12 +71,13 @@ LossSums Model::train_forward_backward(const float* x, int rows, const float* ep
   // repacking would cost more than it saves. The choice depends on the batch
   // alone, never on the thread count, so that training stays bit-identical
   // for any thread count (the two orders of summation differ).
-  for (size_t li = 0; li < layers_.size(); li++) {
-    const DenseView& L = layers_[li];
-    forward_reads_w_[li] = rows < kMinRowsPackedForward;
-    if (forward_reads_w_[li] || train_w_valid_[li]) continue;
-    train_w_[li].pack(L.W, L.out, Trans::N, L.in, L.out, KBlocking::Deep);
-    train_w_valid_[li] = 1;
+  forward_reads_w_ = rows < kMinRowsPackedForward;
+  if (!forward_reads_w_ && !train_w_valid_) {
+    for (size_t li = 0; li < layers_.size(); li++) {
+      const DenseView& L = layers_[li];
+      train_w_[li].pack(L.W, L.out, Trans::N, L.in, L.out, KBlocking::Deep);
+    }
+    train_w_valid_ = true;
   }
   row_sums_.resize(static_cast<size_t>(rows));
   // The loss is (reconstruction + beta * KL) / rows: every gradient carries 1 / rows.
@@ -111,7 +111,7 @@ void Model::train_rows(Workspace& ws, const float* x, const float* eps, int r0, 
     const DenseView& L = layers_[li];
     float* out = at(layer_output(ws, li), L.out);
     const float* in = at(layer_input(ws, li, x), L.in);
-    const PackedMatrix* packed_w = forward_reads_w_[li] ? nullptr : &train_w_[li];
+    const PackedMatrix* packed_w = forward_reads_w_ ? nullptr : &train_w_[li];
     if (li != n_encoder_ && li != last) dense_hidden_forward(out, in, L, rows, packed_w);
     else dense_forward(out, in, L.W, L.b, rows, L.in, L.out, 1, false, 0, packed_w);
     if (li != n_encoder_) continue;
@@ -189,9 +189,8 @@ void Model::update_weights(const float* x, int rows, const AdamHyper* adam, floa
   };
   ThreadPool::shared().parallel(n_pieces + (next_eps ? 1 : 0), config_.threads, piece);
   if (!adam) return;
-  // The forward products that read W in place let their packed copy go stale.
-  for (size_t li = 0; li < layers_.size(); li++)
-    if (forward_reads_w_[li]) train_w_valid_[li] = 0;
+  // Forward products that read W in place let the packed copies go stale.
+  if (forward_reads_w_) train_w_valid_ = false;
 }
 
 void Model::update_piece(const WeightPiece& piece, const float* x, int rows, const AdamStep* adam) {
@@ -218,7 +217,7 @@ void Model::update_piece(const WeightPiece& piece, const float* x, int rows, con
   for (int r0 = piece.r0; r0 < piece.r1; r0 += 16) {
     const int r1 = std::min(piece.r1, r0 + 16);
     adam_update(L.W + static_cast<int64_t>(r0) * L.out, static_cast<int64_t>(r1 - r0) * L.out);
-    if (!forward_reads_w_[piece.layer]) train_w_[piece.layer].pack_rows(L.W, L.out, r0, r1);
+    if (!forward_reads_w_) train_w_[piece.layer].pack_rows(L.W, L.out, r0, r1);
     if (piece.layer > 0) train_wt_[piece.layer].pack_transposed_cols(L.W, L.out, r0, r1);  // layer 0: no input gradient
   }
 }
