@@ -49,23 +49,18 @@ void trim_thread_scratch() {
   if (scratch.size() > kKeptScratchFloats) std::vector<float>().swap(scratch);
 }
 
-// As for_row_blocks (as many blocks, of about as many rows), but every block
-// holds whole micro-tiles of rows, so only the last one can end in a ragged
-// tile: 4096 rows as 128-row blocks would end each block in a 2-row tile,
-// which costs about as much as a 6-row one. Trims each thread's scratch after
-// each block.
+// for_row_blocks with block boundaries on whole micro-tiles of rows (4096 rows
+// as 128-row blocks would end each block in a 2-row tile), trimming each
+// thread's scratch after each block.
 template <class F>
 void for_blocks(int rows, int threads, F&& f) {
-  const int blocks = row_block_count(rows, threads);
-  const int64_t tiles = (rows + kGemmTileRows - 1) / kGemmTileRows;
-  auto block = [&](int b, int /*n_tasks*/) {
-    const int r0 = static_cast<int>(tiles * b / blocks * kGemmTileRows);
-    const int r1 = static_cast<int>(std::min<int64_t>(rows, tiles * (b + 1) / blocks * kGemmTileRows));
-    if (r1 > r0) f(r0, r1 - r0);
-    trim_thread_scratch();
-  };
-  if (blocks == 1) return block(0, 1);
-  ThreadPool::shared().parallel(blocks, threads, block);
+  for_row_blocks(
+      rows, threads,
+      [&](int r0, int n) {
+        f(r0, n);
+        trim_thread_scratch();
+      },
+      kGemmTileRows);
 }
 
 // Consecutive pieces of this thread's scratch for one block of rows.

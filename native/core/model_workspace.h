@@ -18,21 +18,22 @@ constexpr int kTargetBlockRows = 128;
 inline int row_block_count(int rows, int threads) {
   return std::max(1, std::min(rows, std::max(threads, (rows + kTargetBlockRows - 1) / kTargetBlockRows)));
 }
-// Rows per block (the last block may have fewer).
-inline int row_block_rows(int rows, int threads) {
-  const int blocks = row_block_count(rows, threads);
-  return (rows + blocks - 1) / blocks;
-}
-// Calls f(r0, n) for the blocks [r0, r0 + n) of [0, rows) on up to `threads`
-// threads of the pool.
+// Calls f(r0, n) for row_block_count(rows, threads) blocks [r0, r0 + n) of
+// [0, rows), of about equal size, on up to `threads` threads of the pool.
+// Every block boundary is a multiple of row_multiple: inference passes the
+// matrix multiply's micro-tile rows, so that only the last block can end in a
+// ragged tile (which costs about as much as a full one). Blocks may be empty
+// (not called) when there are fewer multiples than blocks.
 template <class F>
-void for_row_blocks(int rows, int threads, F&& f) {
-  const int blocks = row_block_count(rows, threads), block_rows = row_block_rows(rows, threads);
-  if (blocks == 1) return f(0, rows);
+void for_row_blocks(int rows, int threads, F&& f, int row_multiple = 1) {
+  const int blocks = row_block_count(rows, threads);
+  const int64_t units = (rows + row_multiple - 1) / row_multiple;
   auto block = [&](int b, int /*n_tasks*/) {
-    const int r0 = b * block_rows;
-    if (r0 < rows) f(r0, std::min(block_rows, rows - r0));
+    const int r0 = static_cast<int>(units * b / blocks * row_multiple);
+    const int r1 = static_cast<int>(std::min<int64_t>(rows, units * (b + 1) / blocks * row_multiple));
+    if (r1 > r0) f(r0, r1 - r0);
   };
+  if (blocks == 1) return block(0, 1);
   ThreadPool::shared().parallel(blocks, threads, block);
 }
 
