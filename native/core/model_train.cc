@@ -79,6 +79,9 @@ LossSums Model::train_forward_backward(const float* x, int rows, const float* ep
     }
     train_w_valid_ = true;
   }
+  if (backward) {
+    for (size_t li = 0; li < layers_.size(); li++) ws.dout_packed[li].reshape(rows, layers_[li].out);
+  }
   row_sums_.resize(static_cast<size_t>(rows));
   // The loss is (reconstruction + beta * KL) / rows: every gradient carries 1 / rows.
   const float loss_scale = 1.0f / static_cast<float>(rows);
@@ -142,6 +145,10 @@ void Model::train_rows(Workspace& ws, const float* x, const float* eps, int r0, 
       gaussian_sse_backward(dlogits + o, logits + o, x_rows + o, loss_scale, n);
     }
   }
+  auto pack_dout = [&](int li) {
+    ws.dout_packed[li].pack_rows(ws.dout[li].data(), layers_[li].out, r0, r0 + rows);
+  };
+  pack_dout(last);
   // The head's output gradient comes from the latent layer, whose backward
   // runs right after the first decoder layer's (the step before the head's).
   for (int li = last; li > 0; li--) {
@@ -157,6 +164,9 @@ void Model::train_rows(Workspace& ws, const float* x, const float* eps, int r0, 
     if (from_z) {
       latent_backward_fused(at(ws.dout[n_encoder_].data(), 2 * d), din, mean, logvar, eps_rows,
                             config_.beta * loss_scale, rows, d);
+      pack_dout(n_encoder_);
+    } else {
+      pack_dout(li - 1);
     }
   }
 }
@@ -210,7 +220,7 @@ void Model::update_piece(const WeightPiece& piece, const float* x, int rows, con
   }
   // dW[r0:r1, :] = in[:, r0:r1]^T dout
   dense_backward_weights(G.W + static_cast<int64_t>(piece.r0) * L.out, dout, layer_input(ws, piece.layer, x) + piece.r0,
-                         rows, piece.r1 - piece.r0, L.out, 1, false, L.in);
+                         rows, piece.r1 - piece.r0, L.out, 1, false, L.in, &ws.dout_packed[piece.layer]);
   if (!adam) return;
   // Adam, then the repacking for the next step's products, 16 rows at a time
   // (one panel of W^T) while those rows are in cache.

@@ -54,6 +54,12 @@ struct Model::Workspace {
   // layer li], kept for the weight gradients) and z.
   std::vector<std::vector<float>> dout;
   std::vector<float> dz;  // [B, d]
+  // dout[li] packed as the weight-gradient products read it (their op(B)),
+  // each block of rows packing its own rows while they are in cache, so the
+  // pieces of update_weights share one copy instead of each reading dout in
+  // place (strided) or packing it again. Shallow K blocks: the same bits as
+  // reading dout itself.
+  std::vector<PackedMatrix> dout_packed;
   int capacity = 0;       // rows every buffer holds
 
   void ensure(const ModelConfig& c, int rows) {
@@ -76,6 +82,7 @@ struct Model::Workspace {
     for (int w : c.decoder_layers) dout[li++].resize(B * w);
     dout[li].resize(B * c.input_dim);
     dz.resize(B * d);
+    dout_packed.resize(dout.size());
   }
 };
 

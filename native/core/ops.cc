@@ -28,7 +28,7 @@ void dense_forward(float* out, const float* in, const float* W, const float* b, 
 }
 
 void dense_backward_weights(float* dW, const float* dout, const float* in, int B, int K, int N, int threads,
-                            bool accumulate, int ld_in) {
+                            bool accumulate, int ld_in, const PackedMatrix* packed_dout) {
   // dW[K,N] (+)= in^T[K,B] dout[B,N]
   GemmArgs g;
   g.trans_a = Trans::T;
@@ -37,6 +37,7 @@ void dense_backward_weights(float* dW, const float* dout, const float* in, int B
   g.B = dout; g.ldb = N;
   g.beta = accumulate ? 1.0f : 0.0f;
   g.C = dW; g.ldc = N;
+  g.packed_b = packed_dout;
   sgemm(g, threads);
 }
 

@@ -36,8 +36,9 @@ void dense_backward(float* din, float* dW, float* db, const float* dout, const f
 // pieces of W):
 // dW [K,N] (+)= in^T dout, where in's row stride is ld_in (0 means K; a
 // larger one reads K columns of a wider input, e.g. some rows of dW);
+// packed_dout: dout prepacked as the product's op(B) (or nullptr);
 void dense_backward_weights(float* dW, const float* dout, const float* in, int B, int K, int N, int threads,
-                            bool accumulate, int ld_in = 0);
+                            bool accumulate, int ld_in = 0, const PackedMatrix* packed_dout = nullptr);
 // db [N] (+)= column sums of dout, each added in row order;
 void dense_backward_bias(float* db, const float* dout, int B, int N, int threads, bool accumulate);
 // din [B,K] = dout W^T, zeroed where relu_out [B,K] <= 0 when relu_out is
