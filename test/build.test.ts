@@ -1,11 +1,13 @@
 // The cmake-js developer build produces the same addon as the node-gyp build.
 import { spawnSync } from 'child_process';
-import { existsSync } from 'fs';
+import { copyFileSync, existsSync, mkdtempSync, realpathSync, rmSync } from 'fs';
+import { tmpdir } from 'os';
 import { join } from 'path';
 
 const root = join(__dirname, '..');
 const cmakeBinary = join(root, 'build-cmake', 'Release', 'vae_native.node');
 const debugBinary = join(root, 'build-cmake-debug', 'Debug', 'vae_native.node');
+const phasesBinary = join(root, 'build-phases', 'Release', 'vae_native.node');
 
 // Encodes a fixed input with the addon at VAE_NODE_BINARY (or the default) in a fresh process.
 function encodeWith(binary: string | undefined): string {
@@ -58,19 +60,80 @@ test('the -O0 debug build (as used for sanitizers) computes what the release bui
   expect(Math.max(...debug.map((v, i) => Math.abs(v - release[i])))).toBeLessThan(1e-5);
 });
 
+test('the phase-timing build trains to the same bits and prints where a step went at exit', () => {
+  if (!existsSync(phasesBinary)) {
+    if (process.env.CI) throw new Error(`${phasesBinary} is missing: CI must run npm run build:cmake:phases`);
+    console.warn('skipped: no phase-timing build (npm run build:cmake:phases)');
+    return;
+  }
+  const script = `
+    const { VAE } = require(${JSON.stringify(join(root, 'dist'))});
+    const vae = new VAE({ inputDim: 30, latentDim: 3, encoderLayers: [16], seed: 4, threads: 2 });
+    const x = Float32Array.from({ length: 30 * 200 }, (_, i) => ((i * 7919) % 101) / 100);
+    vae.fit(x, { epochs: 2, batchSize: 32 }).then((h) => process.stdout.write(String(h[1].loss)));`;
+  const run = (binary: string | undefined) => {
+    const env = { ...process.env };
+    if (binary) env.VAE_NODE_BINARY = binary;
+    else delete env.VAE_NODE_BINARY;
+    return spawnSync(process.execPath, ['-e', script], { env, encoding: 'utf8' });
+  };
+  const timed = run(phasesBinary), plain = run(undefined);
+  expect(timed.status).toBe(0);
+  expect(timed.stdout).toBe(plain.stdout);
+  expect(plain.stderr).toBe('');
+  // 2 epochs of 200 rows at batch 32: 14 steps.
+  expect(timed.stderr).toContain('vae-node phase times, microseconds per training step (14 steps)');
+  for (const phase of ['forward products', 'input gradients', 'weight gradients', 'adam', 'repack W^T', 'job 1 (wall)', 'job 2 (wall)']) {
+    expect(timed.stderr).toMatch(new RegExp(`\\n  ${phase.replace(/[()^]/g, '\\$&')} +\\d+\\.\\d`));
+  }
+});
+
 test('a missing addon gives one error listing what was tried and how to rebuild', () => {
   const script = `
-    process.env.VAE_NODE_BINARY = '/nonexistent/vae_native.node';
     const fs = require('fs');
     const realExists = fs.existsSync;
     fs.existsSync = (p) => (String(p).endsWith('.node') ? false : realExists(p));
     try { require(${JSON.stringify(join(root, 'dist', 'native', 'binding'))}).loadBinding(); }
     catch (e) { process.stdout.write(e.code + '\\n' + e.message); }`;
-  const out = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+  const env = { ...process.env };
+  delete env.VAE_NODE_BINARY;
+  const out = spawnSync(process.execPath, ['-e', script], { env, encoding: 'utf8' });
   expect(out.stdout).toMatch(/^ERR_NATIVE\n/);
-  expect(out.stdout).toMatch(/\/nonexistent\/vae_native.node: not found/);
   expect(out.stdout).toMatch(/build\/Release\/vae_native.node: not found/);
+  expect(out.stdout).toMatch(/build-cmake\/Release\/vae_native.node: not found/);
   expect(out.stdout).toMatch(/npm rebuild vae-node/);
+});
+
+describe('VAE_NODE_BINARY', () => {
+  // Loads the binding in a fresh process from `cwd` and reports the file it loaded, or the error.
+  const load = (binary: string, cwd: string) => {
+    const script = `
+      try {
+        require(${JSON.stringify(join(root, 'dist', 'native', 'binding'))}).loadBinding();
+        const loaded = Object.keys(require.cache).filter((f) => f.endsWith('.node'));
+        process.stdout.write('loaded ' + loaded.join(','));
+      } catch (e) { process.stdout.write(e.code + '\\n' + e.message); }`;
+    return spawnSync(process.execPath, ['-e', script], { env: { ...process.env, VAE_NODE_BINARY: binary }, cwd, encoding: 'utf8' }).stdout;
+  };
+
+  test('a relative path is taken from the working directory', () => {
+    // A copy elsewhere, so that loading the default build instead would show.
+    const dir = mkdtempSync(join(tmpdir(), 'vae-binary-'));
+    try {
+      copyFileSync(join(root, 'build', 'Release', 'vae_native.node'), join(dir, 'copy.node'));
+      expect(load('copy.node', dir)).toBe(`loaded ${join(realpathSync(dir), 'copy.node')}`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a file that does not load is an error, not a silent fallback to the default build', () => {
+    // The default build exists (the suite runs on it), yet it must not be used instead.
+    const out = load('no-such-build/vae_native.node', root);
+    expect(out).toMatch(/^ERR_NATIVE\n/);
+    expect(out).toContain(`VAE_NODE_BINARY names:\n  ${join(root, 'no-such-build', 'vae_native.node')}: not found`);
+    expect(out).not.toContain(join('build', 'Release'));
+  });
 });
 
 test('with VAE_DISABLE_AVX2=1 the portable kernels train the same model (to rounding)', () => {

@@ -139,21 +139,25 @@ export function packageRoot(): string {
 let cached: NativeBinding | undefined;
 
 /**
- * Loads the addon, trying in order: $VAE_NODE_BINARY, prebuilds/<platform>-<arch>,
- * build/Release (node-gyp), build-cmake/Release and build/Debug (cmake-js developer builds).
- * On failure one error lists every path tried, why each failed, and how to rebuild.
+ * Loads the addon: the file $VAE_NODE_BINARY names (relative to the working directory) when
+ * set, and nothing else, so that a run meant for another build (sanitizers, profiling) never
+ * silently uses the default one; otherwise the first of prebuilds/<platform>-<arch>,
+ * build/Release (node-gyp), build-cmake/Release and build/Debug (cmake-js developer builds)
+ * that loads. On failure one error lists every path tried, why each failed, and how to rebuild.
  */
 export function loadBinding(): NativeBinding {
   if (cached) return cached;
   const root = packageRoot();
-  const candidates = [
-    process.env.VAE_NODE_BINARY,
-    path.join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'vae_native.node'),
-    path.join(root, 'build', 'Release', 'vae_native.node'),
-    path.join(root, 'build-cmake', 'Release', 'vae_native.node'),
-    path.join(root, 'build-cmake', 'Debug', 'vae_native.node'),
-    path.join(root, 'build', 'Debug', 'vae_native.node'),
-  ].filter((p): p is string => Boolean(p));
+  const requested = process.env.VAE_NODE_BINARY;
+  const candidates = requested
+    ? [path.resolve(requested)]
+    : [
+        path.join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'vae_native.node'),
+        path.join(root, 'build', 'Release', 'vae_native.node'),
+        path.join(root, 'build-cmake', 'Release', 'vae_native.node'),
+        path.join(root, 'build-cmake', 'Debug', 'vae_native.node'),
+        path.join(root, 'build', 'Debug', 'vae_native.node'),
+      ];
   const failures: string[] = [];
   for (const file of candidates) {
     if (!fs.existsSync(file)) {
@@ -166,6 +170,9 @@ export function loadBinding(): NativeBinding {
     } catch (err) {
       failures.push(`  ${file}: ${(err as Error).message.split('\n')[0]}`);
     }
+  }
+  if (requested) {
+    throw new VaeError('ERR_NATIVE', `vae-node could not load the native addon that VAE_NODE_BINARY names:\n${failures.join('\n')}`);
   }
   throw new VaeError(
     'ERR_NATIVE',

@@ -13,6 +13,7 @@
 #include "core/elementwise.h"
 #include "core/model.h"
 #include "core/model_workspace.h"
+#include "core/phase_times.h"
 #include "core/thread_pool.h"
 
 namespace vae {
@@ -98,9 +99,12 @@ LossSums Model::train_forward_backward(const float* x, int rows, const float* ep
 void Model::train_rows(Workspace& ws, const float* x, const float* eps, int r0, int rows, bool backward,
                        float loss_scale, const RowGather* gather) {
   const int d = config_.latent_dim, n = config_.input_dim;
-  for (int r = r0; gather && r < r0 + rows; r++)
-    std::memcpy(gather->dest + static_cast<int64_t>(r) * n, gather->source + static_cast<int64_t>(gather->order[r]) * n,
-                sizeof(float) * n);
+  if (gather) {
+    VAE_PHASE(Gather);
+    for (int r = r0; r < r0 + rows; r++)
+      std::memcpy(gather->dest + static_cast<int64_t>(r) * n, gather->source + static_cast<int64_t>(gather->order[r]) * n,
+                  sizeof(float) * n);
+  }
   const int last = static_cast<int>(layers_.size()) - 1;
   const bool relu = config_.activation == Activation::Relu;
   auto at = [r0](auto* buffer, int width) { return row_at(buffer, r0, width); };
@@ -115,9 +119,13 @@ void Model::train_rows(Workspace& ws, const float* x, const float* eps, int r0, 
     float* out = at(layer_output(ws, li), L.out);
     const float* in = at(layer_input(ws, li, x), L.in);
     const PackedMatrix* packed_w = forward_reads_w_ ? nullptr : &train_w_[li];
-    if (li != n_encoder_ && li != last) dense_hidden_forward(out, in, L, rows, packed_w);
-    else dense_forward(out, in, L.W, L.b, rows, L.in, L.out, 1, false, 0, packed_w);
+    {
+      VAE_PHASE(Forward);
+      if (li != n_encoder_ && li != last) dense_hidden_forward(out, in, L, rows, packed_w);
+      else dense_forward(out, in, L.W, L.b, rows, L.in, L.out, 1, false, 0, packed_w);
+    }
     if (li != n_encoder_) continue;
+    VAE_PHASE(Latent);
     for (int r = 0; r < rows; r++) {
       const int64_t o = static_cast<int64_t>(r) * d;
       sums[r].kl = latent_forward_fused(mean + o, logvar + o, z + o, out + 2 * o, eps_rows + o, 1, d);
@@ -125,6 +133,7 @@ void Model::train_rows(Workspace& ws, const float* x, const float* eps, int r0, 
   }
   const float* logits = at(layer_output(ws, last), n);
   if (!backward) {
+    VAE_PHASE(Loss);
     for (int r = 0; r < rows; r++) {
       const int64_t o = static_cast<int64_t>(r) * n;
       sums[r].reconstruction = reconstruction_loss(logits + o, x_rows + o, n);
@@ -136,16 +145,20 @@ void Model::train_rows(Workspace& ws, const float* x, const float* eps, int r0, 
   // output gradient (dout[li] = dLoss/d(pre-activation output of layer li)).
   float* dlogits = at(ws.dout[last].data(), n);
   const bool bernoulli = config_.likelihood == Likelihood::Bernoulli;
-  for (int r = 0; r < rows; r++) {
-    const int64_t o = static_cast<int64_t>(r) * n;
-    if (bernoulli) {
-      sums[r].reconstruction = bce_logits_fused(dlogits + o, logits + o, x_rows + o, loss_scale, n, 1);
-    } else {
-      sums[r].reconstruction = gaussian_sse_forward(logits + o, x_rows + o, n);
-      gaussian_sse_backward(dlogits + o, logits + o, x_rows + o, loss_scale, n);
+  {
+    VAE_PHASE(Loss);
+    for (int r = 0; r < rows; r++) {
+      const int64_t o = static_cast<int64_t>(r) * n;
+      if (bernoulli) {
+        sums[r].reconstruction = bce_logits_fused(dlogits + o, logits + o, x_rows + o, loss_scale, n, 1);
+      } else {
+        sums[r].reconstruction = gaussian_sse_forward(logits + o, x_rows + o, n);
+        gaussian_sse_backward(dlogits + o, logits + o, x_rows + o, loss_scale, n);
+      }
     }
   }
   auto pack_dout = [&](int li) {
+    VAE_PHASE(PackOutputGrad);
     ws.dout_packed[li].pack_rows(ws.dout[li].data(), layers_[li].out, r0, r0 + rows);
   };
   pack_dout(last);
@@ -158,12 +171,18 @@ void Model::train_rows(Workspace& ws, const float* x, const float* eps, int r0, 
     const bool from_z = li == n_encoder_ + 1;
     float* din = from_z ? at(ws.dz.data(), d) : at(ws.dout[li - 1].data(), L.in);
     const float* activation = from_z ? nullptr : at(layer_output(ws, li - 1), L.in);
-    dense_backward_input(din, at(ws.dout[li].data(), L.out), L.W, rows, L.in, L.out, 1,
-                         activation && relu ? activation : nullptr, &train_wt_[li]);
-    if (activation && !relu) activation_backward_fused(config_.activation, din, din, activation, static_cast<int64_t>(rows) * L.in);
+    {
+      VAE_PHASE(InputGrad);
+      dense_backward_input(din, at(ws.dout[li].data(), L.out), L.W, rows, L.in, L.out, 1,
+                           activation && relu ? activation : nullptr, &train_wt_[li]);
+      if (activation && !relu) activation_backward_fused(config_.activation, din, din, activation, static_cast<int64_t>(rows) * L.in);
+    }
     if (from_z) {
-      latent_backward_fused(at(ws.dout[n_encoder_].data(), 2 * d), din, mean, logvar, eps_rows,
-                            config_.beta * loss_scale, rows, d);
+      {
+        VAE_PHASE(Latent);
+        latent_backward_fused(at(ws.dout[n_encoder_].data(), 2 * d), din, mean, logvar, eps_rows,
+                              config_.beta * loss_scale, rows, d);
+      }
       pack_dout(n_encoder_);
     } else {
       pack_dout(li - 1);
@@ -194,7 +213,10 @@ void Model::update_weights(const float* x, int rows, const AdamHyper* adam, floa
   // The noise draw, one serial stream, is the last task: the pool hands it out first.
   const int n_pieces = static_cast<int>(weight_pieces_.size());
   auto piece = [&](int task, int /*n_tasks*/) {
-    if (task == n_pieces) return train_rng_.fill_normal(next_eps, next_eps_count);
+    if (task == n_pieces) {
+      VAE_PHASE(Noise);
+      return train_rng_.fill_normal(next_eps, next_eps_count);
+    }
     update_piece(weight_pieces_[task], x, rows, adam ? &step : nullptr);
   };
   ThreadPool::shared().parallel(n_pieces + (next_eps ? 1 : 0), config_.threads, piece);
@@ -209,26 +231,39 @@ void Model::update_piece(const WeightPiece& piece, const float* x, int rows, con
   const float* dout = ws.dout[piece.layer].data();  // [rows, out]
   // Adam over n parameters from p, with their gradients and moments.
   auto adam_update = [&](float* p, int64_t n) {
+    VAE_PHASE(Adam);
     const int64_t offset = p - params_.data();
     adam_update_fused(p, grads_.data() + offset, adam_m_.data() + offset, adam_v_.data() + offset, n, *adam, 1);
   };
   // Each weight's gradient is written once per step (accumulate = false).
   if (piece.r0 < 0) {
-    dense_backward_bias(G.b, dout, rows, L.out, 1, false);
+    {
+      VAE_PHASE(BiasGrad);
+      dense_backward_bias(G.b, dout, rows, L.out, 1, false);
+    }
     if (adam) adam_update(L.b, L.out);
     return;
   }
   // dW[r0:r1, :] = in[:, r0:r1]^T dout
-  dense_backward_weights(G.W + static_cast<int64_t>(piece.r0) * L.out, dout, layer_input(ws, piece.layer, x) + piece.r0,
-                         rows, piece.r1 - piece.r0, L.out, 1, false, L.in, &ws.dout_packed[piece.layer]);
+  {
+    VAE_PHASE(WeightGrad);
+    dense_backward_weights(G.W + static_cast<int64_t>(piece.r0) * L.out, dout, layer_input(ws, piece.layer, x) + piece.r0,
+                           rows, piece.r1 - piece.r0, L.out, 1, false, L.in, &ws.dout_packed[piece.layer]);
+  }
   if (!adam) return;
   // Adam, then the repacking for the next step's products, 16 rows at a time
   // (one panel of W^T) while those rows are in cache.
   for (int r0 = piece.r0; r0 < piece.r1; r0 += 16) {
     const int r1 = std::min(piece.r1, r0 + 16);
     adam_update(L.W + static_cast<int64_t>(r0) * L.out, static_cast<int64_t>(r1 - r0) * L.out);
-    if (!forward_reads_w_) train_w_[piece.layer].pack_rows(L.W, L.out, r0, r1);
-    if (piece.layer > 0) train_wt_[piece.layer].pack_transposed_cols(L.W, L.out, r0, r1);  // layer 0: no input gradient
+    if (!forward_reads_w_) {
+      VAE_PHASE(RepackForward);
+      train_w_[piece.layer].pack_rows(L.W, L.out, r0, r1);
+    }
+    if (piece.layer > 0) {  // layer 0 needs no input gradient
+      VAE_PHASE(RepackTransposed);
+      train_wt_[piece.layer].pack_transposed_cols(L.W, L.out, r0, r1);
+    }
   }
 }
 
@@ -274,7 +309,12 @@ int Model::train_batches(const float* data, int64_t n_rows, int batch_size, int6
 
     // The blocks of rows gather their own shuffled rows.
     const RowGather gather{data, permutation_.data() + start, batch_x_.data()};
-    const LossSums sums = train_forward_backward(batch_x_.data(), rows, batch_eps_.data(), true, &gather);
+    VAE_PHASE_STEP();
+    LossSums sums;
+    {
+      VAE_PHASE(Job1Wall);
+      sums = train_forward_backward(batch_x_.data(), rows, batch_eps_.data(), true, &gather);
+    }
     const double loss = (sums.reconstruction + config_.beta * sums.kl) / rows;
     if (!std::isfinite(loss)) {
       *error = "training diverged: the loss became non-finite at batch " + std::to_string(first_batch + done) +
@@ -282,6 +322,7 @@ int Model::train_batches(const float* data, int64_t n_rows, int batch_size, int6
       return -1;
     }
     adam_step_++;
+    VAE_PHASE(Job2Wall);
     const int64_t next_start = start + batch_size;
     if (done + 1 < count && next_start < n_rows) {
       rng_before_draw = train_rng_;

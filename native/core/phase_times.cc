@@ -1,0 +1,60 @@
+// See phase_times.h. Empty unless built with VAE_PHASE_TIMES.
+#include "core/phase_times.h"
+
+#ifdef VAE_PHASE_TIMES
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+
+namespace vae::phase {
+
+namespace {
+
+const char* const kNames[kCount] = {
+    "gather rows",    "forward products", "latent layer",      "loss",
+    "input gradients", "pack dout",       "weight gradients",  "bias gradients",
+    "adam",           "repack W",         "repack W^T",        "noise draw",
+    "job 1 (wall)",   "job 2 (wall)",
+};
+
+// Totals, printed per step when the addon is unloaded (at process exit).
+struct Totals {
+  std::atomic<long long> ns[kCount] = {};
+  std::atomic<long long> steps{0};
+
+  ~Totals() {
+    const double n = static_cast<double>(steps.load());
+    if (n == 0) return;
+    double threads_sum = 0;
+    for (int p = 0; p < Job1Wall; p++) threads_sum += static_cast<double>(ns[p].load());
+    std::fprintf(stderr, "\nvae-node phase times, microseconds per training step (%.0f steps), summed over threads:\n", n);
+    for (int p = 0; p < kCount; p++) {
+      const double us = static_cast<double>(ns[p].load()) / n / 1e3;
+      if (p < Job1Wall) {
+        std::fprintf(stderr, "  %-17s %9.1f  %5.1f%%\n", kNames[p], us, 100.0 * static_cast<double>(ns[p].load()) / threads_sum);
+      } else {
+        std::fprintf(stderr, "  %-17s %9.1f\n", kNames[p], us);
+      }
+    }
+    std::fprintf(stderr, "  %-17s %9.1f\n", "phases, all", threads_sum / n / 1e3);
+  }
+};
+
+Totals& totals() {
+  static Totals t;
+  return t;
+}
+
+}  // namespace
+
+long long now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+void add(Id id, long long ns) { totals().ns[id].fetch_add(ns, std::memory_order_relaxed); }
+
+void count_step() { totals().steps.fetch_add(1, std::memory_order_relaxed); }
+
+}  // namespace vae::phase
+#endif
