@@ -5,45 +5,62 @@ import { tmpdir } from 'os';
 import { join } from 'path';
 
 const root = join(__dirname, '..');
+const distDir = JSON.stringify(join(root, 'dist'));
+const bindingModule = JSON.stringify(join(root, 'dist', 'native', 'binding'));
 const cmakeBinary = join(root, 'build-cmake', 'Release', 'vae_native.node');
 const debugBinary = join(root, 'build-cmake-debug', 'Debug', 'vae_native.node');
 const phasesBinary = join(root, 'build-phases', 'Release', 'vae_native.node');
 
-// Encodes a fixed input with the addon at VAE_NODE_BINARY (or the default) in a fresh process.
+/**
+ * Runs `script` in a fresh node process with the addon at `binary` (VAE_NODE_BINARY; the
+ * default build when undefined); `env` entries set to undefined are removed.
+ */
+function runNode(script: string, options: { binary?: string; env?: Record<string, string | undefined>; cwd?: string } = {}) {
+  const env: Record<string, string | undefined> = { ...process.env, VAE_NODE_BINARY: options.binary, ...options.env };
+  for (const key of Object.keys(env)) if (env[key] === undefined) delete env[key];
+  return spawnSync(process.execPath, ['-e', script], { env, cwd: options.cwd, encoding: 'utf8' });
+}
+
+/** True when the developer build exists; in CI its absence is an error (CI must build it). */
+function haveBuild(binary: string, npmScript: string): boolean {
+  if (existsSync(binary)) return true;
+  if (process.env.CI) throw new Error(`${binary} is missing: CI must run npm run ${npmScript}`);
+  console.warn(`skipped: no ${npmScript} build (npm run ${npmScript})`);
+  return false;
+}
+
+// Trains a small model for 2 epochs of 200 rows at batch 32 (14 steps); `report(h)` prints the result.
+const trainScript = (report: string) => `
+  const { VAE } = require(${distDir});
+  const { loadBinding } = require(${bindingModule});
+  const vae = new VAE({ inputDim: 30, latentDim: 3, encoderLayers: [16], seed: 4, threads: 2 });
+  const x = Float32Array.from({ length: 30 * 200 }, (_, i) => ((i * 7919) % 101) / 100);
+  vae.fit(x, { epochs: 2, batchSize: 32 }).then((h) => process.stdout.write(${report}));`;
+
+// Encodes a fixed input with the addon at `binary` (or the default) in a fresh process.
 function encodeWith(binary: string | undefined): string {
   const script = `
-    const { VAE } = require(${JSON.stringify(join(root, 'dist'))});
+    const { VAE } = require(${distDir});
     const vae = new VAE({ inputDim: 9, latentDim: 2, encoderLayers: [5], seed: 11, threads: 1 });
     const x = Float32Array.from({ length: 27 }, (_, i) => (i % 7) / 7);
     process.stdout.write(JSON.stringify(Array.from(vae.encodeMean(x))));`;
-  const env = { ...process.env };
-  if (binary) env.VAE_NODE_BINARY = binary;
-  else delete env.VAE_NODE_BINARY;
-  const out = spawnSync(process.execPath, ['-e', script], { env, encoding: 'utf8' });
+  const out = runNode(script, { binary });
   expect(out.stderr).toBe('');
   expect(out.status).toBe(0);
   return out.stdout;
 }
 
 test('the cmake-js build loads and computes what the node-gyp build computes', () => {
-  if (!existsSync(cmakeBinary)) {
-    if (process.env.CI) throw new Error(`${cmakeBinary} is missing: CI must run npm run build:cmake`);
-    console.warn('skipped: no cmake-js build (npm run build:cmake)');
-    return;
-  }
+  if (!haveBuild(cmakeBinary, 'build:cmake')) return;
   expect(encodeWith(cmakeBinary)).toBe(encodeWith(undefined));
 });
 
 test('the -O0 debug build (as used for sanitizers) computes what the release build does', () => {
-  if (!existsSync(debugBinary)) {
-    if (process.env.CI) throw new Error(`${debugBinary} is missing: CI must run npm run build:cmake:debug`);
-    console.warn('skipped: no debug build (npm run build:cmake:debug)');
-    return;
-  }
+  if (!haveBuild(debugBinary, 'build:cmake:debug')) return;
   // Without optimisation nothing is inlined unless forced: the SIMD kernels must still be
   // right (they once exchanged AVX2 vectors with default-target code there and computed garbage).
   const script = `
-    const { ops, cpuInfo } = require(${JSON.stringify(join(root, 'dist', 'native', 'binding'))}).loadBinding();
+    const { ops, cpuInfo } = require(${bindingModule}).loadBinding();
     const rnd = (n, s) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898 + s) / 2);
     let worst = 0;
     for (const [ta, tb, M, N, K] of [[0, 1, 5, 20, 400], [0, 0, 37, 40, 30], [1, 0, 13, 17, 64]]) {
@@ -53,7 +70,7 @@ test('the -O0 debug build (as used for sanitizers) computes what the release bui
       for (const backend of cpuInfo().avx2Fma ? [1, 2] : [1]) worst = Math.max(worst, ...run(backend).map((v, i) => Math.abs(v - want[i])));
     }
     process.stdout.write(String(worst));`;
-  const out = spawnSync(process.execPath, ['-e', script], { env: { ...process.env, VAE_NODE_BINARY: debugBinary }, encoding: 'utf8' });
+  const out = runNode(script, { binary: debugBinary });
   expect(out.stderr).toBe('');
   expect(Number(out.stdout)).toBeLessThan(1e-4);
   const release = JSON.parse(encodeWith(undefined)) as number[], debug = JSON.parse(encodeWith(debugBinary)) as number[];
@@ -61,23 +78,9 @@ test('the -O0 debug build (as used for sanitizers) computes what the release bui
 });
 
 test('the phase-timing build trains to the same bits and prints where a step went at exit', () => {
-  if (!existsSync(phasesBinary)) {
-    if (process.env.CI) throw new Error(`${phasesBinary} is missing: CI must run npm run build:cmake:phases`);
-    console.warn('skipped: no phase-timing build (npm run build:cmake:phases)');
-    return;
-  }
-  const script = `
-    const { VAE } = require(${JSON.stringify(join(root, 'dist'))});
-    const vae = new VAE({ inputDim: 30, latentDim: 3, encoderLayers: [16], seed: 4, threads: 2 });
-    const x = Float32Array.from({ length: 30 * 200 }, (_, i) => ((i * 7919) % 101) / 100);
-    vae.fit(x, { epochs: 2, batchSize: 32 }).then((h) => process.stdout.write(String(h[1].loss)));`;
-  const run = (binary: string | undefined) => {
-    const env = { ...process.env };
-    if (binary) env.VAE_NODE_BINARY = binary;
-    else delete env.VAE_NODE_BINARY;
-    return spawnSync(process.execPath, ['-e', script], { env, encoding: 'utf8' });
-  };
-  const timed = run(phasesBinary), plain = run(undefined);
+  if (!haveBuild(phasesBinary, 'build:cmake:phases')) return;
+  const script = trainScript('String(h[1].loss)');
+  const timed = runNode(script, { binary: phasesBinary }), plain = runNode(script);
   expect(timed.status).toBe(0);
   expect(timed.stdout).toBe(plain.stdout);
   expect(plain.stderr).toBe('');
@@ -93,11 +96,9 @@ test('a missing addon gives one error listing what was tried and how to rebuild'
     const fs = require('fs');
     const realExists = fs.existsSync;
     fs.existsSync = (p) => (String(p).endsWith('.node') ? false : realExists(p));
-    try { require(${JSON.stringify(join(root, 'dist', 'native', 'binding'))}).loadBinding(); }
+    try { require(${bindingModule}).loadBinding(); }
     catch (e) { process.stdout.write(e.code + '\\n' + e.message); }`;
-  const env = { ...process.env };
-  delete env.VAE_NODE_BINARY;
-  const out = spawnSync(process.execPath, ['-e', script], { env, encoding: 'utf8' });
+  const out = runNode(script);
   expect(out.stdout).toMatch(/^ERR_NATIVE\n/);
   expect(out.stdout).toMatch(/build\/Release\/vae_native.node: not found/);
   expect(out.stdout).toMatch(/build-cmake\/Release\/vae_native.node: not found/);
@@ -109,11 +110,11 @@ describe('VAE_NODE_BINARY', () => {
   const load = (binary: string, cwd: string) => {
     const script = `
       try {
-        require(${JSON.stringify(join(root, 'dist', 'native', 'binding'))}).loadBinding();
+        require(${bindingModule}).loadBinding();
         const loaded = Object.keys(require.cache).filter((f) => f.endsWith('.node'));
         process.stdout.write('loaded ' + loaded.join(','));
       } catch (e) { process.stdout.write(e.code + '\\n' + e.message); }`;
-    return spawnSync(process.execPath, ['-e', script], { env: { ...process.env, VAE_NODE_BINARY: binary }, cwd, encoding: 'utf8' }).stdout;
+    return runNode(script, { binary, cwd }).stdout;
   };
 
   test('a relative path is taken from the working directory', () => {
@@ -137,20 +138,11 @@ describe('VAE_NODE_BINARY', () => {
 });
 
 test('with VAE_DISABLE_AVX2=1 the portable kernels train the same model (to rounding)', () => {
-  const script = `
-    const { VAE } = require(${JSON.stringify(join(root, 'dist'))});
-    const { loadBinding } = require(${JSON.stringify(join(root, 'dist', 'native', 'binding'))});
-    const vae = new VAE({ inputDim: 30, latentDim: 3, encoderLayers: [16], seed: 4, threads: 2 });
-    const x = Float32Array.from({ length: 30 * 200 }, (_, i) => ((i * 7919) % 101) / 100);
-    vae.fit(x, { epochs: 2, batchSize: 32 }).then((h) => {
-      process.stdout.write(JSON.stringify({ backend: loadBinding().cpuInfo().gemmBackend, loss: h[1].loss, mean: Array.from(vae.encodeMean(x.subarray(0, 300))) }));
-    });`;
+  const script = trainScript(
+    "JSON.stringify({ backend: loadBinding().cpuInfo().gemmBackend, loss: h[1].loss, mean: Array.from(vae.encodeMean(x.subarray(0, 300))) })",
+  );
   const run = (disable: boolean) => {
-    const env = { ...process.env };
-    delete env.VAE_NODE_BINARY;
-    if (disable) env.VAE_DISABLE_AVX2 = '1';
-    else delete env.VAE_DISABLE_AVX2;
-    const out = spawnSync(process.execPath, ['-e', script], { env, encoding: 'utf8' });
+    const out = runNode(script, { env: { VAE_DISABLE_AVX2: disable ? '1' : undefined } });
     expect(out.stderr).toBe('');
     return JSON.parse(out.stdout) as { backend: string; loss: number; mean: number[] };
   };
