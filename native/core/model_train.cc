@@ -63,6 +63,7 @@ void Model::ensure_training_packs() {
 
 LossSums Model::train_forward_backward(const float* x, int rows, const float* eps, bool backward,
                                        const RowGather* gather) {
+  VAE_PHASE(Job1Wall);
   Workspace& ws = *train_ws_;
   ws.ensure(config_, rows);
   // Each forward product reads a packed copy of W with Deep K blocks (at 64
@@ -194,6 +195,7 @@ void Model::train_rows(Workspace& ws, const float* x, const float* eps, int r0, 
 
 void Model::update_weights(const float* x, int rows, const AdamHyper* adam, float* next_eps,
                            int64_t next_eps_count) {
+  VAE_PHASE(Job2Wall);
   if (weight_pieces_.empty()) {
     for (int li = 0; li < static_cast<int>(layers_.size()); li++) {
       const DenseView& L = layers_[li];
@@ -310,11 +312,7 @@ int Model::train_batches(const float* data, int64_t n_rows, int batch_size, int6
     // The blocks of rows gather their own shuffled rows.
     const RowGather gather{data, permutation_.data() + start, batch_x_.data()};
     VAE_PHASE_STEP();
-    LossSums sums;
-    {
-      VAE_PHASE(Job1Wall);
-      sums = train_forward_backward(batch_x_.data(), rows, batch_eps_.data(), true, &gather);
-    }
+    const LossSums sums = train_forward_backward(batch_x_.data(), rows, batch_eps_.data(), true, &gather);
     const double loss = (sums.reconstruction + config_.beta * sums.kl) / rows;
     if (!std::isfinite(loss)) {
       *error = "training diverged: the loss became non-finite at batch " + std::to_string(first_batch + done) +
@@ -322,7 +320,6 @@ int Model::train_batches(const float* data, int64_t n_rows, int batch_size, int6
       return -1;
     }
     adam_step_++;
-    VAE_PHASE(Job2Wall);
     const int64_t next_start = start + batch_size;
     if (done + 1 < count && next_start < n_rows) {
       rng_before_draw = train_rng_;

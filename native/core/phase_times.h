@@ -2,7 +2,8 @@
 // threads that ran it, printed per step to stderr when the process exits.
 // Compiled in only by the developer build option VAE_PHASE_TIMES
 // (cmake-js compile --out build-phases --CDVAE_PHASE_TIMES=ON); otherwise
-// VAE_PHASE expands to nothing and costs nothing.
+// VAE_PHASE expands to nothing and costs nothing. Steps are counted by fit's
+// loop (train_batches); a lossAndGradients pass adds its phases without a step.
 #pragma once
 
 namespace vae::phase {
