@@ -158,19 +158,18 @@ async function benchTraining(results, peak, x) {
     // 1 and 2 threads take turns epoch by epoch, and each epoch is followed by an FMA probe
     // on its thread count: the machine is shared, so the fraction of the peak and the scaling
     // are medians of ratios taken within a round, where noise hits both sides alike.
-    const runs = THREADS.map((t) => ({ t, vae: new VAE({ seed: 1, threads: t }), loop: monitorEventLoopDelay({ resolution: 1 }), sps: [], fraction: [] }));
+    const runs = THREADS.map((t) => ({ t, vae: new VAE({ seed: 1, threads: t }), loop: monitorEventLoopDelay({ resolution: 1 }), fraction: [] }));
     for (const run of runs) await run.vae.fit(x, { epochs: 1, batchSize }); // warm-up
     const timed = await alternate(runs.map((run) => async () => {
       run.loop.enable();
       const [e] = await run.vae.fit(x, { epochs: 1, batchSize });
       run.loop.disable();
       const peakNow = ops.fmaPeak(run.t, 0.1);
-      run.sps.push(e.samplesPerSecond);
       run.fraction.push((e.samplesPerSecond * FLOP_PER_SAMPLE) / 1e9 / peakNow);
       return 1 / e.samplesPerSecond;
     }), Math.max(5, REPEATS));
-    for (const run of runs) {
-      const sps = median(run.sps);
+    runs.forEach((run, j) => {
+      const sps = 1 / timed.seconds[j]; // seconds per sample, median over the rounds
       const gflops = (sps * FLOP_PER_SAMPLE) / 1e9;
       const row = {
         batchSize, threads: run.t, samplesPerSecond: sps, gflops, fractionOfPeak: median(run.fraction), fractionOfStartPeak: gflops / peak[run.t],
@@ -178,7 +177,7 @@ async function benchTraining(results, peak, x) {
       };
       results.training.push(row);
       rows.push([batchSize, run.t, int(sps), f1(gflops), pct(row.fractionOfPeak), pct(row.fractionOfStartPeak), `${row.eventLoopDelayMs.p50.toFixed(2)} / ${row.eventLoopDelayMs.p99.toFixed(2)}`]);
-    }
+    });
     const ratio = timed.ratio(0, THREADS.length - 1);
     results.trainingScaling[batchSize] = ratio;
     scaling.push(`batch ${batchSize}: ${ratio.toFixed(2)}x`);
