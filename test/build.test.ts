@@ -86,7 +86,7 @@ test('the phase-timing build trains to the same bits and prints where a step wen
   expect(plain.stderr).toBe('');
   // 2 epochs of 200 rows at batch 32: 14 steps.
   expect(timed.stderr).toContain('vae-node phase times, microseconds per training step (14 steps)');
-  for (const phase of ['forward products', 'input gradients', 'weight gradients', 'adam', 'repack W^T', 'job 1 (wall)', 'job 2 (wall)']) {
+  for (const phase of ['forward products', 'input gradients', 'weight gradients', 'adam', 'repack W^T', 'waiting', 'step (wall)']) {
     expect(timed.stderr).toMatch(new RegExp(`\\n  ${phase.replace(/[()^]/g, '\\$&')} +\\d+\\.\\d`));
   }
 });

@@ -236,7 +236,7 @@ describe('training keeps its packed weights current', () => {
     trained.lossAndGradients(randomArray(160 * 200, 83, 0, 1), 160, randomNormal(160 * 3, 84), null);
     trained.beginEpoch(rows, true);
     const stats = new Float64Array(3 * 3);
-    const hyper = { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 };
+    const hyper = { learningRate: 1e-2, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0 };
     expect(await trained.trainAsync(data, rows, 8, 0, 3, hyper, stats)).toBe(3);
 
     const params = new Float32Array(trained.paramCount);
@@ -264,7 +264,7 @@ describe('a cancelled training call', () => {
     const config = { inputDim: 64, latentDim: 2, encoderLayers: [16], decoderLayers: [16], activation: 0, likelihood: 0, beta: 1, seed: 5, threads: 1 };
     const rows = 4096, batch = 4, batches = rows / batch;
     const data = randomArray(rows * 64, 90, 0, 1);
-    const hyper = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 };
+    const hyper = { learningRate: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0 };
     const whole = new binding.NativeModel(config);
     whole.beginEpoch(rows, true);
     expect(await whole.trainAsync(data, rows, batch, 0, batches, hyper, new Float64Array(3 * batches))).toBe(batches);
@@ -290,5 +290,51 @@ describe('a cancelled training call', () => {
       stoppedMidway ||= done > 0 && done < batches;
     }
     expect(stoppedMidway).toBe(true);
+  });
+});
+
+describe('a diverging training call', () => {
+  // A step runs its forward pass and its Adam updates in one job; the updates
+  // must wait for the whole batch's loss and skip a non-finite one, so that
+  // the model is left exactly as after its last finite batch.
+  test('keeps the parameters, moments and RNG of its last finite batch', async () => {
+    const config = { inputDim: 8, latentDim: 2, encoderLayers: [16], decoderLayers: [16], activation: 0, likelihood: 1, beta: 1, seed: 3, threads: 2 };
+    const rows = 512, batch = 32, batches = rows / batch;
+    const data = new Float32Array(rows * 8).map((_, i) => (i * 7919) % 13);
+    const hyper = { learningRate: 1, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0 };
+    const state = (model: InstanceType<typeof binding.NativeModel>) => {
+      const params = new Float32Array(model.paramCount), m = new Float32Array(model.paramCount), v = new Float32Array(model.paramCount);
+      const rng = new Uint32Array(12);
+      model.copyParams(params);
+      const step = model.copyOptimizer(m, v, rng);
+      return { params: Buffer.from(params.buffer), m: Buffer.from(m.buffer), v: Buffer.from(v.buffer), rng: Array.from(rng), step };
+    };
+    // One call for the whole epoch, against one call per batch.
+    const whole = new binding.NativeModel(config);
+    whole.beginEpoch(rows, true);
+    await expect(whole.trainAsync(data, rows, batch, 0, batches, hyper, new Float64Array(3 * batches))).rejects.toThrow(/non-finite at batch 2 /);
+    const single = new binding.NativeModel(config);
+    single.beginEpoch(rows, true);
+    for (const b of [0, 1]) expect(await single.trainAsync(data, rows, batch, b, 1, hyper, new Float64Array(3))).toBe(1);
+    const afterTwo = state(single);
+    await expect(single.trainAsync(data, rows, batch, 2, 1, hyper, new Float64Array(3))).rejects.toThrow(/non-finite at batch 2 /);
+    const [a, b] = [state(whole), state(single)];
+    expect(a.step).toBe(2);
+    expect(b.step).toBe(2);
+    for (const key of ['params', 'm', 'v'] as const) {
+      expect(a[key].equals(afterTwo[key])).toBe(true);
+      expect(b[key].equals(afterTwo[key])).toBe(true);
+    }
+    // Both drew batch 2's noise, and no further.
+    expect(a.rng).toEqual(b.rng);
+  });
+
+  test('an Adam hyper-parameter object with a missing or misspelt key is refused', async () => {
+    const model = new binding.NativeModel({ inputDim: 4, latentDim: 2, encoderLayers: [4], decoderLayers: [4], activation: 0, likelihood: 0, beta: 1, seed: 1, threads: 1 });
+    model.beginEpoch(8, false);
+    const hyper = { lr: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0 } as never;
+    expect(() => model.trainAsync(new Float32Array(32), 8, 4, 0, 1, hyper, new Float64Array(3))).toThrow(/hyper\.learningRate/);
+    const p = new Float32Array(4);
+    expect(() => ops.adamUpdate(p, p.slice(), p.slice(), p.slice(), { ...(hyper as object), learningRate: 1, beta2: NaN } as never, 1, 1)).toThrow(/hyper\.beta2/);
   });
 });

@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <string>
 
+#include "core/ops.h"
+
 namespace vae_binding {
 
 // Creates an Error with a `.code` property (the JS side maps it to VaeError).
@@ -106,6 +108,31 @@ inline bool get_number(const Napi::CallbackInfo& info, size_t index, const char*
 inline double get_prop_number(Napi::Object o, const char* key, double fallback) {
   Napi::Value v = o.Get(key);
   return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : fallback;
+}
+
+// Adam's hyper-parameters from info[index], an object {learningRate, beta1,
+// beta2, epsilon, weightDecay} of finite numbers. No defaults: a misspelt or
+// missing key is an error, not a silent default.
+inline bool get_adam_hyper(const Napi::CallbackInfo& info, size_t index, vae::AdamHyper* out) {
+  if (!info[index].IsObject()) {
+    throw_type(info.Env(), "hyper", "an object {learningRate, beta1, beta2, epsilon, weightDecay}");
+    return false;
+  }
+  Napi::Object h = info[index].As<Napi::Object>();
+  struct Field {
+    const char* key;
+    float* value;
+  };
+  for (const Field& f : {Field{"learningRate", &out->lr}, Field{"beta1", &out->beta1}, Field{"beta2", &out->beta2},
+                         Field{"epsilon", &out->eps}, Field{"weightDecay", &out->weight_decay}}) {
+    Napi::Value v = h.Get(f.key);
+    if (!v.IsNumber() || !std::isfinite(v.As<Napi::Number>().DoubleValue())) {
+      throw_type(info.Env(), std::string("hyper.") + f.key, "a finite number");
+      return false;
+    }
+    *f.value = static_cast<float>(v.As<Napi::Number>().DoubleValue());
+  }
+  return true;
 }
 
 }  // namespace vae_binding

@@ -381,17 +381,8 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
         !get_int(info, 3, "firstBatch", 0, INT32_MAX, &first_batch) || !get_int(info, 4, "count", 1, 1 << 20, &count) ||
         !get_f64_array(info, 6, "stats", 3 * count, &stats))
       return env.Undefined();
-    if (!info[5].IsObject()) {
-      throw_type(env, "hyper", "an object");
-      return env.Undefined();
-    }
-    Napi::Object h = info[5].As<Napi::Object>();
     vae::AdamHyper hyper;
-    hyper.lr = static_cast<float>(get_prop_number(h, "learningRate", 1e-3));
-    hyper.beta1 = static_cast<float>(get_prop_number(h, "beta1", 0.9));
-    hyper.beta2 = static_cast<float>(get_prop_number(h, "beta2", 0.999));
-    hyper.eps = static_cast<float>(get_prop_number(h, "epsilon", 1e-8));
-    hyper.weight_decay = static_cast<float>(get_prop_number(h, "weightDecay", 0));
+    if (!get_adam_hyper(info, 5, &hyper)) return env.Undefined();
 
     Model* model = model_.get();
     std::atomic<bool>* cancel = &cancel_;

@@ -295,17 +295,8 @@ Napi::Value adam_update(const Napi::CallbackInfo& info) {
     return undefined(info);
   vae::Kernel kernel = vae::Kernel::Auto;
   if (!info[7].IsUndefined() && !get_kernel(info, 7, &kernel)) return undefined(info);
-  if (!info[4].IsObject()) {
-    throw_type(info.Env(), "hyper", "an object");
-    return undefined(info);
-  }
-  Napi::Object h = info[4].As<Napi::Object>();
   vae::AdamHyper hyper;
-  hyper.lr = float(get_prop_number(h, "learningRate", 1e-3));
-  hyper.beta1 = float(get_prop_number(h, "beta1", 0.9));
-  hyper.beta2 = float(get_prop_number(h, "beta2", 0.999));
-  hyper.eps = float(get_prop_number(h, "epsilon", 1e-8));
-  hyper.weight_decay = float(get_prop_number(h, "weightDecay", 0));
+  if (!get_adam_hyper(info, 4, &hyper)) return undefined(info);
   vae::adam_update_fused(params.data, grads.data, m.data, v.data, params.length, hyper, step, int(threads), kernel);
   return undefined(info);
 }

@@ -115,16 +115,18 @@ class Model {
 
  private:
   struct Workspace;
-  // A training step runs as two jobs on the pool, so the threads meet twice
-  // per step instead of after every product:
-  //  1. train_forward_backward, over blocks of rows (for_row_blocks; rows are
-  //     independent): each block gathers its rows, then runs the forward
-  //     pass, the loss and the input gradients layer by layer (train_rows).
-  //  2. update_weights, over fixed pieces of the weight matrices: weight
-  //     gradients, then Adam and the repacking of those weights for the next
-  //     step; one more task draws the next batch's noise meanwhile.
-  // train_forward_backward returns the loss sums of rows [0, rows); with
-  // backward, it leaves each layer's output gradient in the workspace.
+  // A training step runs as one job on the pool, so the threads meet once
+  // per step instead of after every product. Its tasks, in the order they
+  // are claimed (ThreadPool::run):
+  //  1. blocks of rows (rows are independent): each gathers its rows, then
+  //     runs the forward pass, the loss and the input gradients layer by
+  //     layer (train_rows), counting in the workspace the layers it is done with;
+  //  2. the next batch's noise, drawn from the training RNG;
+  //  3. fixed pieces of the weight matrices, last layer first: each waits
+  //     until every block is done with its layer, then computes its weight
+  //     gradients and, unless the batch's loss is non-finite, its Adam update
+  //     and the repacking for the next step. A thread that finishes its block
+  //     early starts on the last layers while the others finish theirs.
   // gather: when given, each block first copies its rows of x from the
   // shuffled training data (x is then gather->dest).
   struct RowGather {
@@ -132,26 +134,35 @@ class Model {
     const int32_t* order;  // row r of x is row order[r] of source
     float* dest;
   };
-  LossSums train_forward_backward(const float* x, int rows, const float* eps, bool backward,
-                                  const RowGather* gather = nullptr);
+  // What a step does after its forward pass: gradients, then Adam when adam
+  // is given (and the loss is finite); next_eps, when given, receives the
+  // next batch's next_eps_count noise values.
+  struct StepBackward {
+    const AdamStep* adam;
+    float* next_eps;
+    int64_t next_eps_count;
+  };
+  // Runs a step over rows [0, rows) of x and returns its loss sums; forward
+  // only when backward is nullptr. The gradients are left in grads_.
+  LossSums train_step(const float* x, int rows, const float* eps, const RowGather* gather,
+                      const StepBackward* backward);
   void train_rows(Workspace& ws, const float* x, const float* eps, int r0, int rows, bool backward,
                   float loss_scale, const RowGather* gather);
-  // Weight gradients of the step train_forward_backward left in the
-  // workspace, then (adam != nullptr) the Adam update of each piece. When
-  // next_eps is given, one more task draws `next_eps_count` values of the
-  // next batch's noise from the training RNG meanwhile.
-  void update_weights(const float* x, int rows, const AdamHyper* adam, float* next_eps = nullptr,
-                      int64_t next_eps_count = 0);
+  // The loss that fit() reports for a batch, (reconstruction + beta KL) / rows.
+  double batch_loss(const LossSums& sums, int rows) const;
+  LossSums sum_row_losses(int rows) const;
   struct WeightPiece {
     int layer, r0, r1;  // rows [r0, r1) of the layer's W, or r0 = -1 for its bias
   };
+  // The pieces of the weights, in the order train_step gives them to its tasks.
+  const std::vector<WeightPiece>& weight_pieces();
   void update_piece(const WeightPiece& piece, const float* x, int rows, const AdamStep* adam);
   // Output buffer of layer li (post-activation; the raw head for the head
   // layer) and its input (x for layer 0).
   float* layer_output(Workspace& ws, int li) const;
   const float* layer_input(Workspace& ws, int li, const float* x) const;
   // Packs the training copies of the weights if the parameters changed
-  // outside training (update_weights keeps them current).
+  // outside training (each step's Adam update keeps them current).
   void ensure_training_packs();
   // Sum of the reconstruction loss (BCE from logits or SSE / 2) over n values,
   // with libm (the forward-only training pass that gradient checks difference).
@@ -206,7 +217,7 @@ class Model {
   std::vector<PackedMatrix> train_w_, train_wt_;
   bool train_w_valid_ = false, forward_reads_w_ = false;
   uint64_t train_packed_version_ = ~uint64_t{0};
-  std::vector<WeightPiece> weight_pieces_;  // update_weights' tasks, cheapest first
+  std::vector<WeightPiece> weight_pieces_;  // see weight_pieces()
   std::vector<LossSums> row_sums_;          // train_rows' loss sums per row
   // Prepacked inference weights, one per layer, valid while packed_version_
   // equals params_version_ (bumped by every write to the parameters).

@@ -1,5 +1,5 @@
-// Training of a Model: the epoch loop, and one step as two jobs on the pool
-// (see Model::train_forward_backward and Model::update_weights).
+// Training of a Model: the epoch loop, and one step as one job on the pool
+// (see Model::train_step).
 //
 // Determinism: each row's arithmetic, and each weight's, is the same
 // whichever block or piece it falls in and whichever thread does it, and the
@@ -19,13 +19,13 @@
 namespace vae {
 
 namespace {
-// Rows of W per piece of update_weights: a multiple of the GEMM's 6-row
+// Rows of W per piece of the weights (train_step): a multiple of the GEMM's 6-row
 // micro-tile and of its 16-wide panels (so each piece repacks whole panels of
 // W^T), and one packed block of A (kMC) tall. Larger pieces ran the weight
 // gradients faster; 48-row pieces re-read the output gradient too often.
 constexpr int kPieceRows = 144;
 // Batches of at least this many rows read packed copies of W in the forward
-// products (see train_forward_backward). Same-process A/B, 2 threads, packed
+// products (see train_step). Same-process A/B, 2 threads, packed
 // against in place: batch 8 0.99x, 16 1.04x, 32 1.05x, 128 1.03-1.10x.
 constexpr int kMinRowsPackedForward = 16;
 }  // namespace
@@ -51,7 +51,7 @@ void Model::ensure_training_packs() {
   if (train_packed_version_ == version) return;
   train_w_.resize(layers_.size());
   train_wt_.resize(layers_.size());
-  train_w_valid_ = false;  // packed when first needed (train_forward_backward)
+  train_w_valid_ = false;  // packed when first needed (train_step)
   for (size_t li = 1; li < layers_.size(); li++) {  // layer 0 needs no input gradient
     const DenseView& L = layers_[li];
     train_wt_[li].pack(L.W, L.out, Trans::T, L.out, L.in, KBlocking::Deep);
@@ -59,16 +59,16 @@ void Model::ensure_training_packs() {
   train_packed_version_ = version;
 }
 
-// ---- job 1: forward, loss and input gradients, by blocks of rows -----------------------
+// ---- one step: blocks of rows, then pieces of the weights -------------------------------
 
-LossSums Model::train_forward_backward(const float* x, int rows, const float* eps, bool backward,
-                                       const RowGather* gather) {
-  VAE_PHASE(Job1Wall);
+LossSums Model::train_step(const float* x, int rows, const float* eps, const RowGather* gather,
+                           const StepBackward* backward) {
+  VAE_PHASE(StepWall);
   Workspace& ws = *train_ws_;
   ws.ensure(config_, rows);
   // Each forward product reads a packed copy of W with Deep K blocks (at 64
   // rows per block, 20-35% faster than reading W in place in isolation), which
-  // update_weights repacks while Adam has the rows in cache; packed here if
+  // the Adam pieces repack while they have the rows in cache; packed here if
   // the last step did not keep it. Small batches read W in place instead: the
   // repacking would cost more than it saves. The choice depends on the batch
   // alone, never on the thread count, so that training stays bit-identical
@@ -81,20 +81,65 @@ LossSums Model::train_forward_backward(const float* x, int rows, const float* ep
     }
     train_w_valid_ = true;
   }
+  const int n_layers = static_cast<int>(layers_.size());
   if (backward) {
-    for (size_t li = 0; li < layers_.size(); li++) ws.dout_packed[li].reshape(rows, layers_[li].out);
+    for (int li = 0; li < n_layers; li++) ws.dout_packed[li].reshape(rows, layers_[li].out);
   }
+  for (int li = 0; li < n_layers; li++) ws.layers_done[li].store(0, std::memory_order_relaxed);
+  ws.loss_finite.store(-1, std::memory_order_relaxed);
   row_sums_.resize(static_cast<size_t>(rows));
   // The loss is (reconstruction + beta * KL) / rows: every gradient carries 1 / rows.
   const float loss_scale = 1.0f / static_cast<float>(rows);
-  for_row_blocks(rows, config_.threads,
-                 [&](int r0, int n) { train_rows(ws, x, eps, r0, n, backward, loss_scale, gather); });
+
+  // Tasks, claimed from the highest: [pieces][noise][blocks].
+  const int blocks = row_block_count(rows, config_.threads);
+  const int n_pieces = backward ? static_cast<int>(weight_pieces().size()) : 0;
+  const int noise = backward && backward->next_eps ? 1 : 0;
+  auto task = [&](int t, int /*n_tasks*/) {
+    if (t >= n_pieces + noise) {
+      int r0, r1;
+      row_block(rows, blocks, t - n_pieces - noise, 1, &r0, &r1);
+      if (r1 > r0) train_rows(ws, x, eps, r0, r1 - r0, backward != nullptr, loss_scale, gather);
+      else for (int li = 0; li < n_layers; li++) ws.layers_done[li].fetch_add(1, std::memory_order_release);
+      return;
+    }
+    if (t == n_pieces) {
+      VAE_PHASE(Noise);
+      return train_rng_.fill_normal(backward->next_eps, backward->next_eps_count);
+    }
+    const WeightPiece& piece = weight_pieces_[t];
+    {
+      VAE_PHASE(Wait);
+      wait_at_least(ws.layers_done[piece.layer], blocks);
+    }
+    // Every block is past its loss: a non-finite loss keeps the parameters
+    // (train_batches reports it), so no piece updates them.
+    int finite = ws.loss_finite.load(std::memory_order_acquire);
+    if (finite < 0) {
+      finite = std::isfinite(batch_loss(sum_row_losses(rows), rows)) ? 1 : 0;
+      ws.loss_finite.store(finite, std::memory_order_release);
+    }
+    update_piece(piece, x, rows, finite ? backward->adam : nullptr);
+  };
+  ThreadPool::shared().parallel(n_pieces + noise + blocks, config_.threads, task);
+  const LossSums sums = sum_row_losses(rows);
+  // Adam updated W where the forward products read it: when that is in
+  // place, the packed copies go stale.
+  if (backward && backward->adam && ws.loss_finite.load() == 1 && forward_reads_w_) train_w_valid_ = false;
+  return sums;
+}
+
+LossSums Model::sum_row_losses(int rows) const {
   LossSums sums;
   for (int r = 0; r < rows; r++) {
     sums.reconstruction += row_sums_[r].reconstruction;
     sums.kl += row_sums_[r].kl;
   }
   return sums;
+}
+
+double Model::batch_loss(const LossSums& sums, int rows) const {
+  return (sums.reconstruction + config_.beta * sums.kl) / rows;
 }
 
 void Model::train_rows(Workspace& ws, const float* x, const float* eps, int r0, int rows, bool backward,
@@ -188,43 +233,33 @@ void Model::train_rows(Workspace& ws, const float* x, const float* eps, int r0, 
     } else {
       pack_dout(li - 1);
     }
+    // Layer li's output gradient was packed before its input gradient, which
+    // was this block's last read of its weights.
+    ws.layers_done[li].fetch_add(1, std::memory_order_release);
   }
+  ws.layers_done[0].fetch_add(1, std::memory_order_release);
 }
 
-// ---- job 2: weight gradients and Adam, by pieces of the weights -----------------------
+// ---- the pieces of the weights: weight gradients and Adam -------------------------------
 
-void Model::update_weights(const float* x, int rows, const AdamHyper* adam, float* next_eps,
-                           int64_t next_eps_count) {
-  VAE_PHASE(Job2Wall);
-  if (weight_pieces_.empty()) {
-    for (int li = 0; li < static_cast<int>(layers_.size()); li++) {
-      const DenseView& L = layers_[li];
-      weight_pieces_.push_back({li, -1, 0});
-      for (int r0 = 0; r0 < L.in; r0 += kPieceRows) weight_pieces_.push_back({li, r0, std::min(L.in, r0 + kPieceRows)});
-    }
-    // The pool hands out the highest task first: largest pieces first, so the
-    // small ones fill the gaps at the end.
-    auto cost = [&](const WeightPiece& p) {
-      const int width = layers_[p.layer].out;
-      return p.r0 < 0 ? width / 8 : (p.r1 - p.r0) * width;
-    };
-    std::stable_sort(weight_pieces_.begin(), weight_pieces_.end(),
-                     [&](const WeightPiece& a, const WeightPiece& b) { return cost(a) < cost(b); });
+const std::vector<Model::WeightPiece>& Model::weight_pieces() {
+  if (!weight_pieces_.empty()) return weight_pieces_;
+  for (int li = 0; li < static_cast<int>(layers_.size()); li++) {
+    const DenseView& L = layers_[li];
+    weight_pieces_.push_back({li, -1, 0});
+    for (int r0 = 0; r0 < L.in; r0 += kPieceRows) weight_pieces_.push_back({li, r0, std::min(L.in, r0 + kPieceRows)});
   }
-  const AdamStep step = adam ? adam_step_constants(*adam, adam_step_) : AdamStep{};
-  // The noise draw, one serial stream, is the last task: the pool hands it out first.
-  const int n_pieces = static_cast<int>(weight_pieces_.size());
-  auto piece = [&](int task, int /*n_tasks*/) {
-    if (task == n_pieces) {
-      VAE_PHASE(Noise);
-      return train_rng_.fill_normal(next_eps, next_eps_count);
-    }
-    update_piece(weight_pieces_[task], x, rows, adam ? &step : nullptr);
+  // Tasks are claimed from the last: the last layer first (its output
+  // gradient is final first), and within a layer the largest pieces first,
+  // so the small ones fill the gaps at the end.
+  auto cost = [&](const WeightPiece& p) {
+    const int width = layers_[p.layer].out;
+    return p.r0 < 0 ? width / 8 : (p.r1 - p.r0) * width;
   };
-  ThreadPool::shared().parallel(n_pieces + (next_eps ? 1 : 0), config_.threads, piece);
-  if (!adam) return;
-  // Forward products that read W in place let the packed copies go stale.
-  if (forward_reads_w_) train_w_valid_ = false;
+  std::stable_sort(weight_pieces_.begin(), weight_pieces_.end(), [&](const WeightPiece& a, const WeightPiece& b) {
+    return a.layer != b.layer ? a.layer < b.layer : cost(a) < cost(b);
+  });
+  return weight_pieces_;
 }
 
 void Model::update_piece(const WeightPiece& piece, const float* x, int rows, const AdamStep* adam) {
@@ -294,9 +329,9 @@ int Model::train_batches(const float* data, int64_t n_rows, int batch_size, int6
   batch_x_.resize(static_cast<size_t>(batch_size) * n);
   batch_eps_.resize(static_cast<size_t>(batch_size) * d);
   next_batch_eps_.resize(static_cast<size_t>(batch_size) * d);
-  // Each batch's noise is drawn during the previous step's weight update, off
-  // the critical path, when that batch is part of this call. If the loop then
-  // stops before the batch runs (cancel), the draw is undone, so the training
+  // Each batch's noise is drawn during the previous step, off the critical
+  // path, when that batch is part of this call. If the loop then stops before
+  // the batch runs (cancel, divergence), the draw is undone, so the training
   // RNG always ends where drawing batch by batch would leave it.
   bool eps_drawn = false;
   Rng rng_before_draw;
@@ -307,29 +342,26 @@ int Model::train_batches(const float* data, int64_t n_rows, int batch_size, int6
     if (start >= n_rows) break;
     const int rows = static_cast<int>(std::min<int64_t>(batch_size, n_rows - start));
     if (!eps_drawn) train_rng_.fill_normal(batch_eps_.data(), static_cast<int64_t>(rows) * d);
-    eps_drawn = false;
+    const int64_t next_start = start + batch_size;
+    eps_drawn = done + 1 < count && next_start < n_rows;
+    if (eps_drawn) rng_before_draw = train_rng_;
+    const AdamStep step = adam_step_constants(adam, adam_step_ + 1);
+    const StepBackward backward{&step, eps_drawn ? next_batch_eps_.data() : nullptr,
+                                std::min<int64_t>(batch_size, n_rows - next_start) * d};
 
     // The blocks of rows gather their own shuffled rows.
     const RowGather gather{data, permutation_.data() + start, batch_x_.data()};
     VAE_PHASE_STEP();
-    const LossSums sums = train_forward_backward(batch_x_.data(), rows, batch_eps_.data(), true, &gather);
-    const double loss = (sums.reconstruction + config_.beta * sums.kl) / rows;
+    const LossSums sums = train_step(batch_x_.data(), rows, batch_eps_.data(), &gather, &backward);
+    const double loss = batch_loss(sums, rows);
     if (!std::isfinite(loss)) {
+      if (eps_drawn) train_rng_ = rng_before_draw;
       *error = "training diverged: the loss became non-finite at batch " + std::to_string(first_batch + done) +
                " of the epoch (the parameters are those after the last finite batch); lower learningRate";
       return -1;
     }
     adam_step_++;
-    const int64_t next_start = start + batch_size;
-    if (done + 1 < count && next_start < n_rows) {
-      rng_before_draw = train_rng_;
-      const int64_t next_rows = std::min<int64_t>(batch_size, n_rows - next_start);
-      update_weights(batch_x_.data(), rows, &adam, next_batch_eps_.data(), next_rows * d);
-      std::swap(batch_eps_, next_batch_eps_);
-      eps_drawn = true;
-    } else {
-      update_weights(batch_x_.data(), rows, &adam);
-    }
+    if (eps_drawn) std::swap(batch_eps_, next_batch_eps_);
     stats[done] = {loss, sums.reconstruction / rows, sums.kl / rows};
   }
   if (eps_drawn) train_rng_ = rng_before_draw;
@@ -338,11 +370,9 @@ int Model::train_batches(const float* data, int64_t n_rows, int batch_size, int6
 
 LossSums Model::loss_and_gradients(const float* x, int rows, const float* eps, float* grads) {
   ensure_training_packs();
-  const LossSums sums = train_forward_backward(x, rows, eps, grads != nullptr);
-  if (grads) {
-    update_weights(x, rows, nullptr);
-    std::copy(grads_.begin(), grads_.end(), grads);
-  }
+  const StepBackward gradients_only{nullptr, nullptr, 0};
+  const LossSums sums = train_step(x, rows, eps, nullptr, grads ? &gradients_only : nullptr);
+  if (grads) std::copy(grads_.begin(), grads_.end(), grads);
   return sums;
 }
 

@@ -2,6 +2,9 @@
 // and how passes split a batch into blocks of rows.
 #pragma once
 #include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "core/model.h"
@@ -18,6 +21,14 @@ constexpr int kTargetBlockRows = 128;
 inline int row_block_count(int rows, int threads) {
   return std::max(1, std::min(rows, std::max(threads, (rows + kTargetBlockRows - 1) / kTargetBlockRows)));
 }
+// Block b of `blocks` blocks of about equal size over [0, rows): rows
+// [*r0, *r1). Every boundary is a multiple of row_multiple (see for_row_blocks).
+inline void row_block(int rows, int blocks, int b, int row_multiple, int* r0, int* r1) {
+  const int64_t units = (rows + row_multiple - 1) / row_multiple;
+  *r0 = static_cast<int>(units * b / blocks * row_multiple);
+  *r1 = static_cast<int>(std::min<int64_t>(rows, units * (b + 1) / blocks * row_multiple));
+}
+
 // Calls f(r0, n) for row_block_count(rows, threads) blocks [r0, r0 + n) of
 // [0, rows), of about equal size, on up to `threads` threads of the pool.
 // Every block boundary is a multiple of row_multiple: inference passes the
@@ -27,10 +38,9 @@ inline int row_block_count(int rows, int threads) {
 template <class F>
 void for_row_blocks(int rows, int threads, F&& f, int row_multiple = 1) {
   const int blocks = row_block_count(rows, threads);
-  const int64_t units = (rows + row_multiple - 1) / row_multiple;
   auto block = [&](int b, int /*n_tasks*/) {
-    const int r0 = static_cast<int>(units * b / blocks * row_multiple);
-    const int r1 = static_cast<int>(std::min<int64_t>(rows, units * (b + 1) / blocks * row_multiple));
+    int r0, r1;
+    row_block(rows, blocks, b, row_multiple, &r0, &r1);
     if (r1 > r0) f(r0, r1 - r0);
   };
   if (blocks == 1) return block(0, 1);
@@ -56,11 +66,17 @@ struct Model::Workspace {
   std::vector<float> dz;  // [B, d]
   // dout[li] packed as the weight-gradient products read it (their op(B)),
   // each block of rows packing its own rows while they are in cache, so the
-  // pieces of update_weights share one copy instead of each reading dout in
+  // pieces of the weights (Model::train_step) share one copy instead of each reading dout in
   // place (strided) or packing it again. Shallow K blocks: the same bits as
   // reading dout itself.
   std::vector<PackedMatrix> dout_packed;
   int capacity = 0;       // rows every buffer holds
+  // Progress of a step's blocks of rows, for the pieces of the weights that
+  // wait on it (Model::train_step): per layer, how many blocks are done with
+  // it (its output gradient final and packed, its weights no longer read);
+  // and whether the batch's loss is finite (-1: not decided yet).
+  std::unique_ptr<std::atomic<int>[]> layers_done;
+  std::atomic<int> loss_finite{-1};
 
   void ensure(const ModelConfig& c, int rows) {
     if (capacity >= rows) return;
@@ -83,6 +99,7 @@ struct Model::Workspace {
     dout[li].resize(B * c.input_dim);
     dz.resize(B * d);
     dout_packed.resize(dout.size());
+    layers_done.reset(new std::atomic<int>[dout.size()]);
   }
 };
 

@@ -14,7 +14,7 @@ const char* const kNames[kCount] = {
     "gather rows",    "forward products", "latent layer",      "loss",
     "input gradients", "pack dout",       "weight gradients",  "bias gradients",
     "adam",           "repack W",         "repack W^T",        "noise draw",
-    "job 1 (wall)",   "job 2 (wall)",
+    "waiting",        "step (wall)",
 };
 
 // Totals, printed per step when the addon is unloaded (at process exit).
@@ -26,11 +26,11 @@ struct Totals {
     const double n = static_cast<double>(steps.load());
     if (n == 0) return;
     double threads_sum = 0;
-    for (int p = 0; p < Job1Wall; p++) threads_sum += static_cast<double>(ns[p].load());
+    for (int p = 0; p < StepWall; p++) threads_sum += static_cast<double>(ns[p].load());
     std::fprintf(stderr, "\nvae-node phase times, microseconds per training step (%.0f steps), summed over threads:\n", n);
     for (int p = 0; p < kCount; p++) {
       const double us = static_cast<double>(ns[p].load()) / n / 1e3;
-      if (p < Job1Wall) {
+      if (p < StepWall) {
         std::fprintf(stderr, "  %-17s %9.1f  %5.1f%%\n", kNames[p], us, 100.0 * static_cast<double>(ns[p].load()) / threads_sum);
       } else {
         std::fprintf(stderr, "  %-17s %9.1f\n", kNames[p], us);

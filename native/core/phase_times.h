@@ -21,8 +21,8 @@ enum Id {
   RepackForward,    // W packed for the next step's forward products
   RepackTransposed, // W^T packed for the next step's input gradients
   Noise,            // drawing the next batch's eps
-  Job1Wall,         // wall time of the first job (forward, loss, input gradients)
-  Job2Wall,         // wall time of the second job (weight gradients, Adam)
+  Wait,             // pieces of the weights waiting for the blocks of rows to finish their layer
+  StepWall,         // wall time of the step's job (not a thread sum)
   kCount
 };
 

@@ -235,7 +235,7 @@ void ThreadPool::run(int n_tasks, int max_threads, TaskFn fn, void* ctx) {
   if (n_tasks <= 0) return;
   const int used = std::min({max_threads, n_tasks, impl_->n_workers + 1});
   if (used <= 1 || tl_inside_pool_task) {
-    for (int task = 0; task < n_tasks; ++task) fn(ctx, task, n_tasks);
+    for (int task = n_tasks - 1; task >= 0; --task) fn(ctx, task, n_tasks);  // the claiming order
     return;
   }
 
@@ -260,6 +260,19 @@ void ThreadPool::run(int n_tasks, int max_threads, TaskFn fn, void* ctx) {
     std::exception_ptr error = s.first_error;
     s.first_error = nullptr;
     std::rethrow_exception(error);
+  }
+}
+
+void wait_at_least(const std::atomic<int>& counter, int target) {
+  // The tasks waited for are running, so the wait is short: no sleeping (and
+  // nobody to wake us), but the core is shared after a pure spin as in spin_until.
+  const auto start = std::chrono::steady_clock::now();
+  for (;;) {
+    for (int i = 0; i < 64; ++i) {
+      if (counter.load(std::memory_order_acquire) >= target) return;
+      cpu_relax();
+    }
+    if (std::chrono::steady_clock::now() - start > std::chrono::microseconds(20)) std::this_thread::yield();
   }
 }
 

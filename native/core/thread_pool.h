@@ -3,6 +3,7 @@
 // results do not depend on scheduling (bit-identical training for a fixed
 // seed and thread count). No allocation per job.
 #pragma once
+#include <atomic>
 
 namespace vae {
 
@@ -14,6 +15,9 @@ class ThreadPool {
   // max_threads threads (the caller's thread is one of them); returns when all
   // tasks are done. Jobs from different callers are serialised, so several
   // models in one process never oversubscribe the cores.
+  // Tasks start in descending order, n_tasks - 1 first, on one thread or
+  // many: a task may wait for tasks numbered above it (wait_at_least), which
+  // have all started, never for one below it.
   void run(int n_tasks, int max_threads, TaskFn fn, void* ctx);
 
   template <class F>
@@ -40,6 +44,11 @@ class ThreadPool {
 
 // Number of hardware threads (at least 1).
 int hardware_threads();
+
+// Within a job, waits until counter >= target, where counter is advanced by
+// higher-numbered tasks of the same job (see ThreadPool::run): spins, then
+// also yields the core.
+void wait_at_least(const std::atomic<int>& counter, int target);
 
 // Calls f(begin, end) over contiguous slices of [0, n) on up to `threads`
 // threads, each slice at least `grain` long (small n runs inline). The slices
