@@ -2,9 +2,12 @@
 #include "core/phase_times.h"
 
 #ifdef VAE_PHASE_TIMES
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <mutex>
+#include <vector>
 
 namespace vae::phase {
 
@@ -21,6 +24,10 @@ const char* const kNames[kCount] = {
 struct Totals {
   std::atomic<long long> ns[kCount] = {};
   std::atomic<long long> steps{0};
+  // Each step's wall time: its distribution separates the machine's quiet
+  // spells (the fast steps) from its noisy ones, which the mean mixes.
+  std::mutex step_walls_mutex;
+  std::vector<long long> step_walls;
 
   ~Totals() {
     const double n = static_cast<double>(steps.load());
@@ -37,6 +44,11 @@ struct Totals {
       }
     }
     std::fprintf(stderr, "  %-17s %9.1f\n", "phases, all", threads_sum / n / 1e3);
+    std::vector<long long>& w = step_walls;
+    if (w.empty()) return;
+    std::sort(w.begin(), w.end());
+    auto at = [&](double q) { return static_cast<double>(w[static_cast<size_t>(q * static_cast<double>(w.size() - 1))]) / 1e3; };
+    std::fprintf(stderr, "  step walls (us): 10%% %.0f, median %.0f, 90%% %.0f of %zu\n", at(0.1), at(0.5), at(0.9), w.size());
   }
 };
 
@@ -52,7 +64,13 @@ long long now_ns() {
       .count();
 }
 
-void add(Id id, long long ns) { totals().ns[id].fetch_add(ns, std::memory_order_relaxed); }
+void add(Id id, long long ns) {
+  Totals& t = totals();
+  t.ns[id].fetch_add(ns, std::memory_order_relaxed);
+  if (id != StepWall) return;
+  std::lock_guard<std::mutex> lock(t.step_walls_mutex);
+  t.step_walls.push_back(ns);
+}
 
 void count_step() { totals().steps.fetch_add(1, std::memory_order_relaxed); }
 

@@ -22,7 +22,7 @@ enum Id {
   RepackTransposed, // W^T packed for the next step's input gradients
   Noise,            // drawing the next batch's eps
   Wait,             // pieces of the weights waiting for the blocks of rows to finish their layer
-  StepWall,         // wall time of the step's job (not a thread sum)
+  StepWall,         // wall time of the step's job (not a thread sum; its distribution is printed too)
   kCount
 };
 
