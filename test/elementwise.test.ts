@@ -175,6 +175,20 @@ describe('fused latent layer (head split, reparameterization, KL)', () => {
     expect(close(dhead, refDhead, dheadTerms)).toBeLessThan(1e-6);
   });
 
+  test.each(kernels)('kernel %i: a NaN carries through exp into z, the KL and the losses', (kernel) => {
+    // What a diverging step sees; training reports the non-finite loss instead of clamping it away.
+    const z = new Float32Array(2);
+    expect(ops.latentForward(new Float32Array(2), new Float32Array(2), z, new Float32Array([0, 0, NaN, 1]), new Float32Array([1, 1]), 1, 2, kernel)).toBeNaN();
+    expect(z[0]).toBeNaN();
+    expect(ops.bceFused(new Float32Array(9), new Float32Array(9).fill(NaN, 4, 5), new Float32Array(9), 1, kernel)).toBeNaN();
+    for (const kind of [2, 3, 4]) {  // tanh, sigmoid, softplus
+      const out = new Float32Array(9);
+      ops.activationFused(kind, out, new Float32Array(9).fill(NaN, 8), kernel);
+      expect(out[8]).toBeNaN();
+      expect(out.slice(0, 8).every(Number.isFinite)).toBe(true);
+    }
+  });
+
   test.each(kernels)('kernel %i: a KL term that overflows is infinite, not clamped', (kernel) => {
     const one = new Float32Array(1);
     expect(ops.latentForward(one, new Float32Array(1), new Float32Array(1), new Float32Array([0, 95]), new Float32Array(1), 1, 1, kernel)).toBe(Infinity);

@@ -13,12 +13,16 @@ inline float bits_to_float(int32_t i) {
   return f;
 }
 
-// e^x, relative error ~2e-7 for x in [-87, 88]; clamped outside (no inf/NaN).
+// e^x, relative error ~2e-7 for x in [-87, 88]; clamped outside (no inf);
+// NaN gives NaN.
 inline float exp(float x) {
   x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
-  // Round x / ln 2 to the nearest integer with the 1.5 * 2^23 trick (no libm call).
+  // Round x / ln 2 to the nearest integer with the 1.5 * 2^23 trick (no libm
+  // call). A NaN passes the clamp: it must not reach the conversion to an
+  // integer below (undefined behaviour), so n is taken from 0 instead and
+  // the NaN carries through r.
   const float shifter = 12582912.0f;
-  const float n = (x * 1.44269504088896341f + shifter) - shifter;
+  const float n = ((x == x ? x : 0.0f) * 1.44269504088896341f + shifter) - shifter;
   const float r = x - n * 0.693359375f + n * 2.12194440e-4f;
   float p = 1.9875691500e-4f;
   p = p * r + 1.3981999507e-3f;
