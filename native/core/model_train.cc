@@ -100,7 +100,7 @@ LossSums Model::train_step(const float* x, int rows, const float* eps, const Row
       int r0, r1;
       row_block(rows, blocks, t - n_pieces - noise, 1, &r0, &r1);
       if (r1 > r0) train_rows(ws, x, eps, r0, r1 - r0, backward != nullptr, loss_scale, gather);
-      else for (int li = 0; li < n_layers; li++) ws.layers_done[li].fetch_add(1, std::memory_order_release);
+      else for (int li = 0; li < n_layers; li++) ws.layers_done[li].fetch_add(1, std::memory_order_release);  // empty: done
       return;
     }
     if (t == n_pieces) {
