@@ -74,14 +74,14 @@ inline void cpu_relax() {
 #endif
 }
 
-// Spins until pred() holds or spin_time() elapses; returns pred()'s last value.
+// Spins until pred() holds or `limit` elapses; returns pred()'s last value.
 // After a short pure spin it also yields, so a spinning thread gives its core
 // to other runnable threads when the machine is oversubscribed.
 template <class Pred>
-bool spin_until(Pred pred) {
+bool spin_until(Pred pred, std::chrono::microseconds limit) {
   constexpr auto kPureSpin = std::chrono::microseconds(20);
   const auto start = std::chrono::steady_clock::now();
-  const auto deadline = start + spin_time();
+  const auto deadline = start + limit;
   for (;;) {
     for (int i = 0; i < 64; ++i) {
       if (pred()) return true;
@@ -187,7 +187,7 @@ struct ThreadPool::Impl {
     uint64_t seen = 0;
     for (;;) {
       auto has_job = [&] { return slot.posted.load(std::memory_order_acquire) != seen; };
-      if (!spin_until(has_job)) {
+      if (!spin_until(has_job, spin_time())) {
         slot.sleeping.store(true, std::memory_order_seq_cst);
         std::unique_lock<std::mutex> lock(slot.mutex);
         slot.cv.wait(lock, [&] { return slot.posted.load(std::memory_order_seq_cst) != seen; });
@@ -201,7 +201,7 @@ struct ThreadPool::Impl {
 
   void wait_for_tasks(int total) {
     auto done = [&] { return done_tasks.load(std::memory_order_acquire) == total; };
-    if (spin_until(done)) return;
+    if (spin_until(done, spin_time())) return;
     caller_sleeping.store(true, std::memory_order_seq_cst);
     {
       std::unique_lock<std::mutex> lock(done_mutex);
@@ -264,15 +264,10 @@ void ThreadPool::run(int n_tasks, int max_threads, TaskFn fn, void* ctx) {
 }
 
 void wait_at_least(const std::atomic<int>& counter, int target) {
-  // The tasks waited for are running, so the wait is short: no sleeping (and
-  // nobody to wake us), but the core is shared after a pure spin as in spin_until.
-  const auto start = std::chrono::steady_clock::now();
-  for (;;) {
-    for (int i = 0; i < 64; ++i) {
-      if (counter.load(std::memory_order_acquire) >= target) return;
-      cpu_relax();
-    }
-    if (std::chrono::steady_clock::now() - start > std::chrono::microseconds(20)) std::this_thread::yield();
+  // The tasks waited for are running, so the wait is short: spin (sharing the
+  // core after a pure spin) and never sleep, since nobody would wake us.
+  auto reached = [&] { return counter.load(std::memory_order_acquire) >= target; };
+  while (!spin_until(reached, std::chrono::seconds(1))) {
   }
 }
 
