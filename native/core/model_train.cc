@@ -347,7 +347,7 @@ int Model::train_batches(const float* data, int64_t n_rows, int batch_size, int6
     if (eps_drawn) rng_before_draw = train_rng_;
     const AdamStep step = adam_step_constants(adam, adam_step_ + 1);
     const StepBackward backward{&step, eps_drawn ? next_batch_eps_.data() : nullptr,
-                                std::min<int64_t>(batch_size, n_rows - next_start) * d};
+                                eps_drawn ? std::min<int64_t>(batch_size, n_rows - next_start) * d : 0};
 
     // The blocks of rows gather their own shuffled rows.
     const RowGather gather{data, permutation_.data() + start, batch_x_.data()};
