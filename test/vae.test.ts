@@ -82,9 +82,9 @@ describe('training', () => {
 
   test('the same seed gives bit-identical training, losses included, for any thread count', async () => {
     const histories: unknown[] = [];
-    const run = async (threads: number) => {
+    const run = async (threads: number, batchSize = 100) => {
       const vae = new VAE({ latentDim: 5, encoderLayers: [48], seed: 42, threads });
-      const history = await vae.fit(sliceRows(images, 0, 700), { epochs: 2, batchSize: 100 });
+      const history = await vae.fit(sliceRows(images, 0, 700), { epochs: 2, batchSize });
       histories.push(history.map(({ loss, reconstruction, kl }) => ({ loss, reconstruction, kl })));
       return vae.getParameters();
     };
@@ -97,6 +97,13 @@ describe('training', () => {
     expect(histories[3]).toEqual(histories[0]);
     const other = new VAE({ latentDim: 5, encoderLayers: [48], seed: 43, threads: 1 });
     expect(same(a, other.getParameters())).toBe(false);
+    // On 2 or more threads, batches of more than 128 rows per thread end in half-size blocks:
+    // 300 rows are blocks of 100 rows on 1 and on 3 threads, of 50, 50, 50, 50 and 100 on 2.
+    const e = await run(1, 300), f = await run(2, 300), g = await run(3, 300);
+    expect(same(e, f)).toBe(true);
+    expect(same(e, g)).toBe(true);
+    expect(histories[5]).toEqual(histories[4]);
+    expect(histories[6]).toEqual(histories[4]);
   });
 
   test('abort stops after the current batch and keeps a usable model', async () => {

@@ -98,7 +98,7 @@ LossSums Model::train_step(const float* x, int rows, const float* eps, const Row
   auto task = [&](int t, int /*n_tasks*/) {
     if (t >= n_pieces + noise) {
       int r0, r1;
-      row_block(rows, blocks, t - n_pieces - noise, 1, &r0, &r1);
+      row_block(rows, config_.threads, t - n_pieces - noise, 1, &r0, &r1);
       if (r1 > r0) train_rows(ws, x, eps, r0, r1 - r0, backward != nullptr, loss_scale, gather);
       else for (int li = 0; li < n_layers; li++) ws.layers_done[li].fetch_add(1, std::memory_order_release);  // empty: done
       return;
@@ -247,7 +247,17 @@ const std::vector<Model::WeightPiece>& Model::weight_pieces() {
   for (int li = 0; li < static_cast<int>(layers_.size()); li++) {
     const DenseView& L = layers_[li];
     weight_pieces_.push_back({li, -1, 0});
-    for (int r0 = 0; r0 < L.in; r0 += kPieceRows) weight_pieces_.push_back({li, r0, std::min(L.in, r0 + kPieceRows)});
+    // Layer 0's pieces are claimed last, and a thread that finds none left
+    // waits for the others' last ones: its last kPieceRows or so rows are cut
+    // into two thirds and one third, starting on panels, so those are short.
+    const int body = li == 0 && L.in >= 2 * 16 ? std::max(0, L.in - kPieceRows) / 16 * 16 : L.in;
+    const int taper = L.in - body;
+    for (int r0 = 0; r0 < body; r0 += kPieceRows) weight_pieces_.push_back({li, r0, std::min(body, r0 + kPieceRows)});
+    if (taper) {
+      const int split = body + (taper * 2 / 3 + 15) / 16 * 16;
+      weight_pieces_.push_back({li, body, split});
+      if (split < L.in) weight_pieces_.push_back({li, split, L.in});
+    }
   }
   // Tasks are claimed from the last: the last layer first (its output
   // gradient is final first), and within a layer the largest pieces first,

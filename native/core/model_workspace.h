@@ -18,19 +18,36 @@ namespace vae {
 // thread one: larger blocks run the products faster (each packed weight panel
 // serves more row tiles), more blocks balance busy cores better.
 constexpr int kTargetBlockRows = 128;
-inline int row_block_count(int rows, int threads) {
+inline int even_row_block_count(int rows, int threads) {
   return std::max(1, std::min(rows, std::max(threads, (rows + kTargetBlockRows - 1) / kTargetBlockRows)));
 }
-// Block b of `blocks` blocks of about equal size over [0, rows): rows
-// [*r0, *r1). Every boundary is a multiple of row_multiple (see for_row_blocks).
-inline void row_block(int rows, int blocks, int b, int row_multiple, int* r0, int* r1) {
+// Threads claim blocks from the highest index (ThreadPool::parallel), and one
+// that finds none left waits for the others' last blocks, on average for half
+// a block. So when several threads share more blocks than there are threads,
+// the first `threads` even blocks (claimed last) are split in halves, which
+// halves that wait.
+inline bool halves_last_blocks(int even_blocks, int threads) { return threads > 1 && even_blocks > threads; }
+inline int row_block_count(int rows, int threads) {
+  const int even = even_row_block_count(rows, threads);
+  return halves_last_blocks(even, threads) ? even + threads : even;
+}
+// Block b of row_block_count(rows, threads) over [0, rows): rows [*r0, *r1).
+// Every boundary is a multiple of row_multiple (see for_row_blocks).
+inline void row_block(int rows, int threads, int b, int row_multiple, int* r0, int* r1) {
+  const int even = even_row_block_count(rows, threads);
   const int64_t units = (rows + row_multiple - 1) / row_multiple;
-  *r0 = static_cast<int>(units * b / blocks * row_multiple);
-  *r1 = static_cast<int>(std::min<int64_t>(rows, units * (b + 1) / blocks * row_multiple));
+  // Halves of an even block are blocks of twice as many, over the same bounds.
+  int64_t parts = even, part = b;
+  if (halves_last_blocks(even, threads)) {
+    if (b < 2 * threads) parts = 2 * static_cast<int64_t>(even);
+    else part = b - threads;
+  }
+  *r0 = static_cast<int>(units * part / parts * row_multiple);
+  *r1 = static_cast<int>(std::min<int64_t>(rows, units * (part + 1) / parts * row_multiple));
 }
 
 // Calls f(r0, n) for row_block_count(rows, threads) blocks [r0, r0 + n) of
-// [0, rows), of about equal size, on up to `threads` threads of the pool.
+// [0, rows) (see row_block), on up to `threads` threads of the pool.
 // Every block boundary is a multiple of row_multiple: inference passes the
 // matrix multiply's micro-tile rows, so that only the last block can end in a
 // ragged tile (which costs about as much as a full one). Blocks may be empty
@@ -40,7 +57,7 @@ void for_row_blocks(int rows, int threads, F&& f, int row_multiple = 1) {
   const int blocks = row_block_count(rows, threads);
   auto block = [&](int b, int /*n_tasks*/) {
     int r0, r1;
-    row_block(rows, blocks, b, row_multiple, &r0, &r1);
+    row_block(rows, threads, b, row_multiple, &r0, &r1);
     if (r1 > r0) f(r0, r1 - r0);
   };
   if (blocks == 1) return block(0, 1);
