@@ -235,7 +235,7 @@ describe('training keeps its packed weights current', () => {
     // training steps of 8 rows, which read the weights in place and change them all.
     trained.lossAndGradients(randomArray(160 * 200, 83, 0, 1), 160, randomNormal(160 * 3, 84), null);
     trained.beginEpoch(rows, true);
-    const stats = new Float64Array(3 * 3);
+    const stats = new Float64Array(4 * 3);
     const hyper = { learningRate: 1e-2, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0 };
     expect(await trained.trainAsync(data, rows, 8, 0, 3, hyper, stats)).toBe(3);
 
@@ -267,7 +267,7 @@ describe('a cancelled training call', () => {
     const hyper = { learningRate: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0 };
     const whole = new binding.NativeModel(config);
     whole.beginEpoch(rows, true);
-    expect(await whole.trainAsync(data, rows, batch, 0, batches, hyper, new Float64Array(3 * batches))).toBe(batches);
+    expect(await whole.trainAsync(data, rows, batch, 0, batches, hyper, new Float64Array(4 * batches))).toBe(batches);
 
     const a = new Float32Array(whole.paramCount);
     whole.copyParams(a);
@@ -277,12 +277,12 @@ describe('a cancelled training call', () => {
     for (const delayMs of [2, 5, 15, 40]) {
       const split = new binding.NativeModel(config);
       split.beginEpoch(rows, true);
-      const running = split.trainAsync(data, rows, batch, 0, batches, hyper, new Float64Array(3 * batches));
+      const running = split.trainAsync(data, rows, batch, 0, batches, hyper, new Float64Array(4 * batches));
       await new Promise((resolve) => setTimeout(resolve, delayMs));
       split.cancel();
       const done = await running;
       if (done < batches) {
-        expect(await split.trainAsync(data, rows, batch, done, batches - done, hyper, new Float64Array(3 * batches))).toBe(batches - done);
+        expect(await split.trainAsync(data, rows, batch, done, batches - done, hyper, new Float64Array(4 * batches))).toBe(batches - done);
       }
       const b = new Float32Array(split.paramCount);
       split.copyParams(b);
@@ -312,12 +312,12 @@ describe('a diverging training call', () => {
     // One call for the whole epoch, against one call per batch.
     const whole = new binding.NativeModel(config);
     whole.beginEpoch(rows, true);
-    await expect(whole.trainAsync(data, rows, batch, 0, batches, hyper, new Float64Array(3 * batches))).rejects.toThrow(/non-finite at batch 2 /);
+    await expect(whole.trainAsync(data, rows, batch, 0, batches, hyper, new Float64Array(4 * batches))).rejects.toThrow(/non-finite at batch 2 /);
     const single = new binding.NativeModel(config);
     single.beginEpoch(rows, true);
-    for (const b of [0, 1]) expect(await single.trainAsync(data, rows, batch, b, 1, hyper, new Float64Array(3))).toBe(1);
+    for (const b of [0, 1]) expect(await single.trainAsync(data, rows, batch, b, 1, hyper, new Float64Array(4))).toBe(1);
     const afterTwo = state(single);
-    await expect(single.trainAsync(data, rows, batch, 2, 1, hyper, new Float64Array(3))).rejects.toThrow(/non-finite at batch 2 /);
+    await expect(single.trainAsync(data, rows, batch, 2, 1, hyper, new Float64Array(4))).rejects.toThrow(/non-finite at batch 2 /);
     const [a, b] = [state(whole), state(single)];
     expect(a.step).toBe(2);
     expect(b.step).toBe(2);
@@ -333,8 +333,24 @@ describe('a diverging training call', () => {
     const model = new binding.NativeModel({ inputDim: 4, latentDim: 2, encoderLayers: [4], decoderLayers: [4], activation: 0, likelihood: 0, beta: 1, seed: 1, threads: 1 });
     model.beginEpoch(8, false);
     const hyper = { lr: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0 } as never;
-    expect(() => model.trainAsync(new Float32Array(32), 8, 4, 0, 1, hyper, new Float64Array(3))).toThrow(/hyper\.learningRate/);
+    expect(() => model.trainAsync(new Float32Array(32), 8, 4, 0, 1, hyper, new Float64Array(4))).toThrow(/hyper\.learningRate/);
     const p = new Float32Array(4);
     expect(() => ops.adamUpdate(p, p.slice(), p.slice(), p.slice(), { ...(hyper as object), learningRate: 1, beta2: NaN } as never, 1, 1)).toThrow(/hyper\.beta2/);
+  });
+
+  test('trainAsync writes loss, reconstruction, KL and step seconds per batch, and refuses a shorter stats array', async () => {
+    const model = new binding.NativeModel({ inputDim: 4, latentDim: 2, encoderLayers: [4], decoderLayers: [4], activation: 0, likelihood: 0, beta: 1, seed: 1, threads: 1 });
+    const hyper = { learningRate: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0 };
+    const data = randomArray(8 * 4, 3, 0, 1);
+    model.beginEpoch(8, false);
+    expect(() => model.trainAsync(data, 8, 4, 0, 2, hyper, new Float64Array(7))).toThrow(/at least 8 elements for stats/);
+    const stats = new Float64Array(8);
+    expect(await model.trainAsync(data, 8, 4, 0, 2, hyper, stats)).toBe(2);
+    for (let b = 0; b < 2; b++) {
+      const [loss, reconstruction, kl, seconds] = stats.subarray(4 * b, 4 * b + 4);
+      expect(loss).toBeCloseTo(reconstruction + kl, 10);
+      expect(kl).toBeGreaterThan(0);
+      expect(seconds > 0 && seconds < 1).toBe(true);
+    }
   });
 });

@@ -56,10 +56,13 @@ describe('training', () => {
   test('fit lowers the loss, reports history and keeps the event loop free', async () => {
     const vae = new VAE({ latentDim: 8, encoderLayers: [64], seed: 1, threads: 2 });
     const train = sliceRows(images, 0, 2000), val = sliceRows(images, 9000, 10000);
-    const batches: number[] = [];
+    const batches: number[] = [], stepSeconds: number[][] = [[], [], []];
     let ticks = 0;
     const timer = setInterval(() => ticks++, 1);
-    const history = await vae.fit(train, { epochs: 3, validationData: val, onBatchEnd: (b) => batches.push(b.batch) });
+    const history = await vae.fit(train, {
+      epochs: 3, validationData: val,
+      onBatchEnd: (b) => { batches.push(b.batch); stepSeconds[b.epoch - 1].push(b.seconds); },
+    });
     clearInterval(timer);
     expect(history).toHaveLength(3);
     expect(history[2].loss).toBeLessThan(history[0].loss);
@@ -70,6 +73,12 @@ describe('training', () => {
       expect(e.samplesPerSecond).toBeGreaterThan(0);
     }
     expect(batches).toHaveLength(3 * 16);
+    // Each batch reports its step's wall time; together they fit in the epoch's training time.
+    history.forEach((e, i) => {
+      for (const seconds of stepSeconds[i]) expect(seconds > 0 && seconds < 1).toBe(true);
+      const trainSeconds = train.rows / e.samplesPerSecond;
+      expect(stepSeconds[i].reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(trainSeconds);
+    });
     expect(batches.slice(0, 16)).toEqual(Array.from({ length: 16 }, (_, i) => i + 1));
     expect(ticks).toBeGreaterThan(0);
     expect(vae.history).toHaveLength(3);

@@ -38,6 +38,8 @@ export interface BatchStats {
   loss: number;
   reconstruction: number;
   kl: number;
+  /** Wall time of the batch's training step (forward, backward, Adam), measured natively. */
+  seconds: number;
 }
 
 /** One epoch: per-sample means over the epoch's rows; loss = reconstruction + beta * kl. */
@@ -66,6 +68,8 @@ export class FitAbortedError extends VaeError {
 // round trip to the event loop stays negligible, few enough that progress and
 // abort are prompt.
 const TARGET_CHUNK_SECONDS = 0.1;
+// trainAsync writes [loss, reconstruction, kl, seconds] per batch.
+const STATS_PER_BATCH = 4;
 const MAX_CHUNK_BATCHES = 4096;
 
 function resolveFitOptions(o: FitOptions) {
@@ -116,17 +120,18 @@ export async function runFit(
       let loss = 0, reconstruction = 0, kl = 0;
       for (let batch = 0; batch < batchesPerEpoch; ) {
         const count = Math.min(chunk, batchesPerEpoch - batch);
-        const stats = new Float64Array(3 * count);
+        const stats = new Float64Array(STATS_PER_BATCH * count);
         const chunkStart = process.hrtime.bigint();
         const done = await native.trainAsync(train.data, train.rows, batchSize, batch, count, hyper, stats);
         const chunkSeconds = Number(process.hrtime.bigint() - chunkStart) / 1e9;
         for (let i = 0; i < done; i++) {
           const b = batch + i;
           const rows = Math.min(batchSize, train.rows - b * batchSize);
-          loss += stats[3 * i] * rows;
-          reconstruction += stats[3 * i + 1] * rows;
-          kl += stats[3 * i + 2] * rows;
-          onBatchEnd?.({ epoch, batch: b + 1, batchesPerEpoch, loss: stats[3 * i], reconstruction: stats[3 * i + 1], kl: stats[3 * i + 2] });
+          const [batchLoss, batchReconstruction, batchKl, seconds] = stats.subarray(STATS_PER_BATCH * i, STATS_PER_BATCH * (i + 1));
+          loss += batchLoss * rows;
+          reconstruction += batchReconstruction * rows;
+          kl += batchKl * rows;
+          onBatchEnd?.({ epoch, batch: b + 1, batchesPerEpoch, loss: batchLoss, reconstruction: batchReconstruction, kl: batchKl, seconds });
         }
         batch += done;
         if (done < count || signal?.aborted) throw new FitAbortedError(history, batch, epoch);

@@ -52,7 +52,7 @@ export interface NativeModel {
   logLikelihoodAsync(x: Float32Array, rows: number, samples: number, seed: number): Promise<number>;
   /** [sync] new permutation from the training RNG */
   beginEpoch(rows: number, shuffle: boolean): void;
-  /** [async] trains `count` batches; stats gets [loss, rec, kl] per batch; resolves with the number run */
+  /** [async] trains `count` batches; stats gets [loss, rec, kl, step seconds] per batch; resolves with the number run */
   trainAsync(
     data: Float32Array, rows: number, batchSize: number, firstBatch: number, count: number,
     hyper: AdamHyper, stats: Float64Array,

@@ -368,7 +368,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     return info.Env().Undefined();
   }
 
-  // [async] trainAsync(data, rows, batchSize, firstBatch, count, hyper, stats: Float64Array(3 * count))
+  // [async] trainAsync(data, rows, batchSize, firstBatch, count, hyper, stats: Float64Array(4 * count))
   //   -> Promise<number of batches completed>
   Napi::Value train_async(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
@@ -379,7 +379,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     if (!ensure_idle(env) || !get_int(info, 1, "rows", 1, INT32_MAX, &rows) ||
         !get_f32(info, 0, "data", rows * n, &data) || !get_int(info, 2, "batchSize", 1, 1 << 20, &batch_size) ||
         !get_int(info, 3, "firstBatch", 0, INT32_MAX, &first_batch) || !get_int(info, 4, "count", 1, 1 << 20, &count) ||
-        !get_f64_array(info, 6, "stats", 3 * count, &stats))
+        !get_f64_array(info, 6, "stats", 4 * count, &stats))
       return env.Undefined();
     vae::AdamHyper hyper;
     if (!get_adam_hyper(info, 5, &hyper)) return env.Undefined();
@@ -398,9 +398,11 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
                                                static_cast<int>(count), hyper, out.data(), cancel, &error);
           if (ran < 0) return {"ERR_DIVERGED", error};
           for (int i = 0; i < ran; i++) {
-            stats[3 * i] = out[i].loss;
-            stats[3 * i + 1] = out[i].reconstruction;
-            stats[3 * i + 2] = out[i].kl;
+            const vae::BatchStats& s = out[i];
+            stats[4 * i] = s.loss;
+            stats[4 * i + 1] = s.reconstruction;
+            stats[4 * i + 2] = s.kl;
+            stats[4 * i + 3] = s.seconds;
           }
           *done = ran;
           return {};

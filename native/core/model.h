@@ -44,9 +44,10 @@ struct LossSums {
   double reconstruction = 0.0, kl = 0.0;
 };
 
-// Per-batch training statistics (per-sample means).
+// Per-batch training statistics: per-sample means, and the step's wall time
+// (steady clock), which tells a machine's quiet spells from its noisy ones.
 struct BatchStats {
-  double loss, reconstruction, kl;
+  double loss, reconstruction, kl, seconds;
 };
 
 // Size in floats of the calling thread's inference scratch (for tests: a

@@ -7,6 +7,7 @@
 // bit-identical for any thread count, while threads claim blocks and pieces
 // dynamically (a busy core just does fewer of them).
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 
@@ -362,7 +363,9 @@ int Model::train_batches(const float* data, int64_t n_rows, int batch_size, int6
     // The blocks of rows gather their own shuffled rows.
     const RowGather gather{data, permutation_.data() + start, batch_x_.data()};
     VAE_PHASE_STEP();
+    const auto step_start = std::chrono::steady_clock::now();
     const LossSums sums = train_step(batch_x_.data(), rows, batch_eps_.data(), &gather, &backward);
+    const std::chrono::duration<double> step_seconds = std::chrono::steady_clock::now() - step_start;
     const double loss = batch_loss(sums, rows);
     if (!std::isfinite(loss)) {
       if (eps_drawn) train_rng_ = rng_before_draw;
@@ -372,7 +375,7 @@ int Model::train_batches(const float* data, int64_t n_rows, int batch_size, int6
     }
     adam_step_++;
     if (eps_drawn) std::swap(batch_eps_, next_batch_eps_);
-    stats[done] = {loss, sums.reconstruction / rows, sums.kl / rows};
+    stats[done] = {loss, sums.reconstruction / rows, sums.kl / rows, step_seconds.count()};
   }
   if (eps_drawn) train_rng_ = rng_before_draw;
   return done;
