@@ -64,6 +64,10 @@ async function timeLoop(fn, minSeconds) {
  * rounds of seconds[i] / seconds[j] in the same round (noise hits both sides
  * of such a ratio alike, so it is steadier than a ratio of medians).
  */
+// With 20 ms, whatever ran right after onnxruntime at batch 128 on 2 threads was
+// 5-40% slower (swapping the order swapped the results); from 100 ms on, the order
+// no longer mattered.
+const QUIET_GAP_MS = 100;
 async function alternate(contestants, rounds = REPEATS + 2) {
   const perRound = [];
   for (let r = 0; r < rounds; r++) {
@@ -74,7 +78,7 @@ async function alternate(contestants, rounds = REPEATS + 2) {
       const j = (k + r) % contestants.length;
       // A quiet gap: pools that spin after their last job (this library's,
       // onnxruntime's, OpenMP's) must not steal the cores from the next one.
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      await new Promise((resolve) => setTimeout(resolve, QUIET_GAP_MS));
       round[j] = await contestants[j]();
     }
     perRound.push(round);
