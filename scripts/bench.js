@@ -224,7 +224,7 @@ async function benchFullEpoch(results) {
 }
 
 /** 4. Encoding throughput: native vs onnxruntime-node on the same exported encoder. */
-async function benchEncoding(results, x) {
+async function benchEncoding(results, peak, x) {
   let ort;
   try {
     ort = require('onnxruntime-node');
@@ -233,6 +233,12 @@ async function benchEncoding(results, x) {
   }
   const vae = new VAE({ seed: 1 });
   await vae.fit(x, { epochs: 1 });
+  // Multiply-adds x 2 per row of the encoder: its hidden layers, then the head's mean
+  // half (mean alone) or all of it (mean and log-variance).
+  const { inputDim, encoderLayers, latentDim } = vae.config;
+  const hiddenFlop = [inputDim, ...encoderLayers].slice(0, -1).reduce((sum, n, i) => sum + 2 * n * encoderLayers[i], 0);
+  const headIn = encoderLayers.at(-1) ?? inputDim;
+  const flopPerRow = { mean: hiddenFlop + 2 * headIn * latentDim, both: hiddenFlop + 4 * headIn * latentDim };
   const dir = mkdtempSync(path.join(tmpdir(), 'vae-bench-'));
   try {
     await vae.exportOnnxAll(dir, { graphs: ['encoder', 'encoder-mean'] });
@@ -253,20 +259,22 @@ async function benchEncoding(results, x) {
         if (sessions) fns.push(() => sessions.mean.run({ x: tensor }), () => sessions.both.run({ x: tensor }));
         const { seconds, ratio } = await timeInterleaved(fns);
         const [nativeMean, nativeBoth, nativeAsync, ortMean, ortBoth] = seconds.map((s) => batch / s);
-        const row = { threads: t, batch, nativeMeanSync: nativeMean, nativeMeanAndLogVarSync: nativeBoth, nativeMeanAsync: nativeAsync };
-        const cells = [t, batch, int(nativeMean), int(nativeBoth), int(nativeAsync)];
+        const meanFractionOfPeak = (nativeMean * flopPerRow.mean) / 1e9 / peak[t];
+        const row = { threads: t, batch, nativeMeanSync: nativeMean, nativeMeanAndLogVarSync: nativeBoth, nativeMeanAsync: nativeAsync, meanFractionOfPeak };
+        const cells = [t, batch, int(nativeMean), pct(meanFractionOfPeak), int(nativeBoth), int(nativeAsync)];
         if (sessions) {
           // Speed ratio vae-node / onnxruntime = onnxruntime's time / vae-node's, round by round.
           const ratioMean = ratio(3, 0), ratioBoth = ratio(4, 1);
-          Object.assign(row, { onnxruntimeMean: ortMean, onnxruntimeMeanAndLogVar: ortBoth, ratioMean, ratioBoth });
-          cells.push(int(ortMean), int(ortBoth), `${ratioMean.toFixed(2)}x`, `${ratioBoth.toFixed(2)}x`);
+          const ortMeanFractionOfPeak = (ortMean * flopPerRow.mean) / 1e9 / peak[t];
+          Object.assign(row, { onnxruntimeMean: ortMean, onnxruntimeMeanAndLogVar: ortBoth, ratioMean, ratioBoth, onnxruntimeMeanFractionOfPeak: ortMeanFractionOfPeak });
+          cells.push(int(ortMean), pct(ortMeanFractionOfPeak), int(ortBoth), `${ratioMean.toFixed(2)}x`, `${ratioBoth.toFixed(2)}x`);
         }
         results.encoding.push(row);
         rows.push(cells);
       }
     }
-    table('Encoding (samples/s); ratio = vae-node / onnxruntime-node, same thread count, same process',
-      ['threads', 'batch', 'mean (sync)', 'mean+logVar (sync)', 'mean (async)', 'ort mean', 'ort mean+logVar', 'ratio mean', 'ratio mean+logVar'], rows);
+    table(`Encoding (samples/s); % peak: the mean's GFLOP/s (${(flopPerRow.mean / 1e3).toFixed(1)} kFLOP per row) against the start-of-run FMA peak; ratio = vae-node / onnxruntime-node, same thread count, same process`,
+      ['threads', 'batch', 'mean (sync)', '% peak', 'mean+logVar (sync)', 'mean (async)', 'ort mean', 'ort % peak', 'ort mean+logVar', 'ratio mean', 'ratio mean+logVar'], rows);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -379,7 +387,7 @@ async function main() {
   if (want('gemm')) benchGemm(results, peak);
   if (want('training')) await benchTraining(results, peak, x);
   if (want('epoch')) await benchFullEpoch(results);
-  if (want('encoding')) await benchEncoding(results, x);
+  if (want('encoding')) await benchEncoding(results, peak, x);
   if (want('pytorch')) await benchPytorch(results, x);
 
   mkdirSync(path.dirname(path.resolve(jsonPath)), { recursive: true });
