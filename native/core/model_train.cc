@@ -64,7 +64,6 @@ void Model::ensure_training_packs() {
 
 LossSums Model::train_step(const float* x, int rows, const float* eps, const RowGather* gather,
                            const StepBackward* backward) {
-  VAE_PHASE(StepWall);
   Workspace& ws = *train_ws_;
   ws.ensure(config_, rows);
   // Each forward product reads a packed copy of W with Deep K blocks (at 64
@@ -362,10 +361,10 @@ int Model::train_batches(const float* data, int64_t n_rows, int batch_size, int6
 
     // The blocks of rows gather their own shuffled rows.
     const RowGather gather{data, permutation_.data() + start, batch_x_.data()};
-    VAE_PHASE_STEP();
     const auto step_start = std::chrono::steady_clock::now();
     const LossSums sums = train_step(batch_x_.data(), rows, batch_eps_.data(), &gather, &backward);
     const std::chrono::duration<double> step_seconds = std::chrono::steady_clock::now() - step_start;
+    VAE_PHASE_STEP(step_seconds.count());
     const double loss = batch_loss(sums, rows);
     if (!std::isfinite(loss)) {
       if (eps_drawn) train_rng_ = rng_before_draw;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <mutex>
 #include <vector>
@@ -72,7 +73,10 @@ void add(Id id, long long ns) {
   t.step_walls.push_back(ns);
 }
 
-void count_step() { totals().steps.fetch_add(1, std::memory_order_relaxed); }
+void count_step(double seconds) {
+  totals().steps.fetch_add(1, std::memory_order_relaxed);
+  add(StepWall, std::llround(seconds * 1e9));
+}
 
 }  // namespace vae::phase
 #endif

@@ -2,8 +2,9 @@
 // threads that ran it, printed per step to stderr when the process exits.
 // Compiled in only by the developer build option VAE_PHASE_TIMES
 // (cmake-js compile --out build-phases --CDVAE_PHASE_TIMES=ON); otherwise
-// VAE_PHASE expands to nothing and costs nothing. Steps are counted by fit's
-// loop (train_batches); a lossAndGradients pass adds its phases without a step.
+// VAE_PHASE expands to nothing and costs nothing. Steps, and their wall
+// times, come from fit's loop (train_batches), which times each step anyway;
+// a lossAndGradients pass adds its phases without a step.
 #pragma once
 
 namespace vae::phase {
@@ -22,14 +23,15 @@ enum Id {
   RepackTransposed, // W^T packed for the next step's input gradients
   Noise,            // drawing the next batch's eps
   Wait,             // pieces of the weights waiting for the blocks of rows to finish their layer
-  StepWall,         // wall time of the step's job (not a thread sum; its distribution is printed too)
+  StepWall,         // wall time of fit's steps (not a thread sum; its distribution is printed too)
   kCount
 };
 
 #ifdef VAE_PHASE_TIMES
 long long now_ns();
 void add(Id id, long long ns);
-void count_step();
+// One step of fit's loop, which took `seconds` of wall time.
+void count_step(double seconds);
 
 // Adds the time from construction to destruction to phase `id`.
 class Scope {
@@ -52,8 +54,8 @@ class Scope {
 #define VAE_PHASE_CONCAT(a, b) VAE_PHASE_CONCAT2(a, b)
 // Times the rest of the enclosing block as phase `id`.
 #define VAE_PHASE(id) ::vae::phase::Scope VAE_PHASE_CONCAT(vae_phase_scope_, __LINE__)(::vae::phase::id)
-#define VAE_PHASE_STEP() ::vae::phase::count_step()
+#define VAE_PHASE_STEP(seconds) ::vae::phase::count_step(seconds)
 #else
 #define VAE_PHASE(id) ((void)0)
-#define VAE_PHASE_STEP() ((void)0)
+#define VAE_PHASE_STEP(seconds) ((void)0)
 #endif
