@@ -233,12 +233,10 @@ async function benchEncoding(results, peak, x) {
   }
   const vae = new VAE({ seed: 1 });
   await vae.fit(x, { epochs: 1 });
-  // Multiply-adds x 2 per row of the encoder: its hidden layers, then the head's mean
-  // half (mean alone) or all of it (mean and log-variance).
+  // Multiply-adds x 2 per row of the encoder's mean: its hidden layers, then the mean half of the head.
   const { inputDim, encoderLayers, latentDim } = vae.config;
   const hiddenFlop = [inputDim, ...encoderLayers].slice(0, -1).reduce((sum, n, i) => sum + 2 * n * encoderLayers[i], 0);
-  const headIn = encoderLayers.at(-1) ?? inputDim;
-  const flopPerRow = { mean: hiddenFlop + 2 * headIn * latentDim, both: hiddenFlop + 4 * headIn * latentDim };
+  const meanFlopPerRow = hiddenFlop + 2 * (encoderLayers.at(-1) ?? inputDim) * latentDim;
   const dir = mkdtempSync(path.join(tmpdir(), 'vae-bench-'));
   try {
     await vae.exportOnnxAll(dir, { graphs: ['encoder', 'encoder-mean'] });
@@ -259,13 +257,13 @@ async function benchEncoding(results, peak, x) {
         if (sessions) fns.push(() => sessions.mean.run({ x: tensor }), () => sessions.both.run({ x: tensor }));
         const { seconds, ratio } = await timeInterleaved(fns);
         const [nativeMean, nativeBoth, nativeAsync, ortMean, ortBoth] = seconds.map((s) => batch / s);
-        const meanFractionOfPeak = (nativeMean * flopPerRow.mean) / 1e9 / peak[t];
+        const meanFractionOfPeak = (nativeMean * meanFlopPerRow) / 1e9 / peak[t];
         const row = { threads: t, batch, nativeMeanSync: nativeMean, nativeMeanAndLogVarSync: nativeBoth, nativeMeanAsync: nativeAsync, meanFractionOfPeak };
         const cells = [t, batch, int(nativeMean), pct(meanFractionOfPeak), int(nativeBoth), int(nativeAsync)];
         if (sessions) {
           // Speed ratio vae-node / onnxruntime = onnxruntime's time / vae-node's, round by round.
           const ratioMean = ratio(3, 0), ratioBoth = ratio(4, 1);
-          const ortMeanFractionOfPeak = (ortMean * flopPerRow.mean) / 1e9 / peak[t];
+          const ortMeanFractionOfPeak = (ortMean * meanFlopPerRow) / 1e9 / peak[t];
           Object.assign(row, { onnxruntimeMean: ortMean, onnxruntimeMeanAndLogVar: ortBoth, ratioMean, ratioBoth, onnxruntimeMeanFractionOfPeak: ortMeanFractionOfPeak });
           cells.push(int(ortMean), pct(ortMeanFractionOfPeak), int(ortBoth), `${ratioMean.toFixed(2)}x`, `${ratioBoth.toFixed(2)}x`);
         }
@@ -273,7 +271,7 @@ async function benchEncoding(results, peak, x) {
         rows.push(cells);
       }
     }
-    table(`Encoding (samples/s); % peak: the mean's GFLOP/s (${(flopPerRow.mean / 1e3).toFixed(1)} kFLOP per row) against the start-of-run FMA peak; ratio = vae-node / onnxruntime-node, same thread count, same process`,
+    table(`Encoding (samples/s); % peak: the mean's GFLOP/s (${(meanFlopPerRow / 1e3).toFixed(1)} kFLOP per row) against the start-of-run FMA peak; ratio = vae-node / onnxruntime-node, same thread count, same process`,
       ['threads', 'batch', 'mean (sync)', '% peak', 'mean+logVar (sync)', 'mean (async)', 'ort mean', 'ort % peak', 'ort mean+logVar', 'ratio mean', 'ratio mean+logVar'], rows);
   } finally {
     rmSync(dir, { recursive: true, force: true });
