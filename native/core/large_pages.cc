@@ -12,17 +12,12 @@ namespace vae {
 
 #ifdef VAE_HUGE_PAGES
 namespace {
-constexpr size_t kHugePage = size_t(2) << 20, kPage = size_t(4) << 10;
-// A huge page is mapped only where at least half of it is used, so that the
-// rounding costs at most half a huge page per buffer (THP backs a huge page
-// whole): a buffer of 2.6 MB takes one huge page and 0.6 MB of small ones; one
-// of 1.25 MB takes one huge page. Smaller buffers come from the heap.
+constexpr size_t kHugePage = size_t(2) << 20;
+// From half a huge page up, so that rounding up to whole huge pages at most
+// doubles a buffer (and only where THP backs it: untouched pages cost nothing).
 constexpr size_t kMinHugeBytes = kHugePage / 2;
 
-size_t mapped_bytes(size_t bytes) {
-  const size_t whole = bytes / kHugePage * kHugePage, tail = bytes - whole;
-  return whole + (tail >= kMinHugeBytes ? kHugePage : (tail + kPage - 1) / kPage * kPage);
-}
+size_t mapped_bytes(size_t bytes) { return (bytes + kHugePage - 1) / kHugePage * kHugePage; }
 }  // namespace
 #endif
 
