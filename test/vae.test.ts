@@ -391,26 +391,6 @@ describe('threads', () => {
   });
 });
 
-describe('large buffers', () => {
-  // The parameter block, its gradients, Adam's moments and the packed weights ask for
-  // transparent huge pages (native/core/large_pages.cc); Linux grants them unless THP is off.
-  const thpMode = (() => {
-    try {
-      return /\[(\w+)\]/.exec(readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'utf8'))?.[1];
-    } catch {
-      return undefined;
-    }
-  })();
-  const hugeKiB = () => Number(/AnonHugePages:\s+(\d+)/.exec(readFileSync('/proc/self/smaps_rollup', 'utf8'))?.[1]);
-  (thpMode === 'madvise' || thpMode === 'always' ? test : test.skip)('a training model sits on huge pages', async () => {
-    const before = hugeKiB();
-    const vae = new VAE({ seed: 2, threads: 1 }); // the classic 784-400-20 model: 2.6 MB per parameter-sized buffer
-    await vae.fit(sliceRows(images, 0, 256), { epochs: 1, batchSize: 128 });
-    // params, gradients and both moments: at least one 2 MB page each
-    expect(hugeKiB() - before).toBeGreaterThanOrEqual(4 * 2048);
-  });
-});
-
 describe('inference weights', () => {
   // Inference reads the weights prepacked; every change of the parameters must reach it.
   test('encode, decode and evaluate follow fit() and setParameters()', async () => {

@@ -29,7 +29,6 @@
 #include <new>
 
 #include "cpu_features.h"
-#include "large_pages.h"
 #include "simd.h"
 #include "thread_pool.h"
 
@@ -469,7 +468,7 @@ class PackBuffer {
     if (floats > capacity_) {
       release();
       const size_t grown = std::max(floats, capacity_ + capacity_ / 2);
-      data_ = static_cast<float*>(allocate_large(grown * sizeof(float)));
+      data_ = static_cast<float*>(::operator new(grown * sizeof(float), std::align_val_t(64)));
       capacity_ = grown;
     }
     return data_;
@@ -477,7 +476,7 @@ class PackBuffer {
 
  private:
   void release() {
-    deallocate_large(data_, capacity_ * sizeof(float));
+    if (data_) ::operator delete(data_, std::align_val_t(64));
     data_ = nullptr;
     capacity_ = 0;
   }
@@ -630,7 +629,9 @@ PackedMatrix::PackedMatrix(PackedMatrix&& other) noexcept
   other.capacity_ = 0;
 }
 
-PackedMatrix::~PackedMatrix() { deallocate_large(data_, capacity_ * sizeof(float)); }
+PackedMatrix::~PackedMatrix() {
+  if (data_) ::operator delete(data_, std::align_val_t(64));
+}
 
 void PackedMatrix::pack(const float* B, int ldb, Trans trans, int K, int N, KBlocking blocking) {
   reshape(K, N, blocking);
@@ -641,10 +642,8 @@ void PackedMatrix::pack(const float* B, int ldb, Trans trans, int K, int N, KBlo
 void PackedMatrix::reshape(int K, int N, KBlocking blocking) {
   const size_t floats = static_cast<size_t>(K) * round_up(N, kNR);
   if (floats > capacity_) {
-    deallocate_large(data_, capacity_ * sizeof(float));
-    data_ = nullptr;  // if the allocation below throws
-    capacity_ = 0;
-    data_ = static_cast<float*>(allocate_large(floats * sizeof(float)));
+    if (data_) ::operator delete(data_, std::align_val_t(64));
+    data_ = static_cast<float*>(::operator new(floats * sizeof(float), std::align_val_t(64)));
     capacity_ = floats;
   }
   K_ = K;

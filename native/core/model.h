@@ -10,7 +10,6 @@
 
 #include "core/elementwise.h"
 #include "core/gemm.h"
-#include "core/large_pages.h"
 #include "core/ops.h"
 #include "core/rng.h"
 
@@ -199,7 +198,7 @@ class Model {
   const PackedLayers& packed_weights() const;
 
   ModelConfig config_;
-  LargeFloatBuffer params_, grads_, adam_m_, adam_v_;
+  std::vector<float> params_, grads_, adam_m_, adam_v_;
   std::vector<DenseView> layers_, grad_layers_;
   int n_encoder_ = 0;  // number of encoder hidden layers
   int64_t adam_step_ = 0;
@@ -208,7 +207,7 @@ class Model {
   // Training scratch, sized for the largest batch seen; reused across batches.
   // (Inference uses a scratch buffer per thread instead: model_infer.cc.)
   Workspace* train_ws_ = nullptr;
-  LargeFloatBuffer batch_x_, batch_eps_, next_batch_eps_;
+  std::vector<float> batch_x_, batch_eps_, next_batch_eps_;
   // Training copies of each layer's W packed as the forward product reads it
   // (train_w_) and transposed as the input-gradient product reads it
   // (train_wt_), both with Deep K blocks; current while train_packed_version_

@@ -73,14 +73,14 @@ T* row_at(T* buffer, int64_t r0, int64_t width) {
 // A training step's activations and gradients, sized for the largest batch
 // seen. Each layer's output is kept because backward needs it.
 struct Model::Workspace {
-  std::vector<LargeFloatBuffer> encoder_out;  // [B, h_i] post-activation
-  LargeFloatBuffer head;                      // [B, 2d]
-  LargeFloatBuffer mean, logvar, z;           // [B, d]
-  std::vector<LargeFloatBuffer> decoder_out;  // [B, g_j] post-activation; last = logits [B, n]
+  std::vector<std::vector<float>> encoder_out;  // [B, h_i] post-activation
+  std::vector<float> head;                      // [B, 2d]
+  std::vector<float> mean, logvar, z;           // [B, d]
+  std::vector<std::vector<float>> decoder_out;  // [B, g_j] post-activation; last = logits [B, n]
   // Gradients w.r.t. each layer's pre-activation output (dout[li]: [B, out of
   // layer li], kept for the weight gradients) and z.
-  std::vector<LargeFloatBuffer> dout;
-  LargeFloatBuffer dz;  // [B, d]
+  std::vector<std::vector<float>> dout;
+  std::vector<float> dz;  // [B, d]
   // dout[li] packed as the weight-gradient products read it (their op(B)),
   // each block of rows packing its own rows while they are in cache, so the
   // pieces of the weights (Model::train_step) share one copy instead of each reading dout in
