@@ -109,9 +109,22 @@ const int = (x) => Math.round(x).toLocaleString('en-US');
 const FLOP_PER_SAMPLE = 3.29e6; // the classic model's multiply-adds per training sample, x2 (shared/BASELINES.md)
 
 /** 1. The FMA peak, that every other figure is a fraction of. */
-function benchPeak(results) {
-  const peak = {};
-  for (const t of THREADS) peak[t] = median(Array.from({ length: REPEATS }, () => ops.fmaPeak(t, 0.2)));
+async function benchPeak(results) {
+  const measure = () => {
+    const peak = {};
+    for (const t of THREADS) peak[t] = median(Array.from({ length: REPEATS }, () => ops.fmaPeak(t, 0.2)));
+    return peak;
+  };
+  // The probe uses no memory, so its threads scale almost perfectly on separate cores. A run
+  // once measured 102 GFLOP/s on 2 threads against 102 on 1 (a core taken for that second-long
+  // spell, 200 just after): every "% start peak" then read over 100%. Measure again once.
+  const scalesPoorly = (peak) => THREADS.some((t) => peak[t] < 0.75 * t * peak[1]);
+  let peak = measure();
+  if (scalesPoorly(peak)) {
+    console.log(`FMA peak scaled poorly (${THREADS.map((t) => `${t}: ${f1(peak[t])}`).join(', ')} GFLOP/s); measuring again after 1 s`);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    peak = measure();
+  }
   results.fmaPeakGflops = peak;
   table('FMA peak (independent AVX2 FMA chains)', ['threads', 'GFLOP/s'], THREADS.map((t) => [t, f1(peak[t])]));
   return peak;
@@ -380,7 +393,7 @@ async function main() {
     machine: { cpu: cpus()[0]?.model, cores: cpus().length, loadAverage1m: loadavg()[0], ...cpuInfo() },
     commit, sections: only, repeats: REPEATS, date: new Date().toISOString(),
   };
-  const peak = benchPeak(results);
+  const peak = await benchPeak(results);
   const { x } = await loadEmbeddedFashionMnist();
   if (want('gemm')) benchGemm(results, peak);
   if (want('training')) await benchTraining(results, peak, x);
