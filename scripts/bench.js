@@ -18,6 +18,7 @@ const { createInterface } = require('readline');
 const { VAE } = require('../dist');
 const { loadBinding } = require('../dist/native/binding');
 const { loadEmbeddedFashionMnist, loadIdxDirectory } = require('../dist/data/load');
+const { now, median, secondsPerCall } = require('./timing');
 
 const { values: args } = parseArgs({
   options: { quick: { type: 'boolean', default: false }, json: { type: 'string' }, only: { type: 'string' } },
@@ -32,20 +33,10 @@ const REPEATS = args.quick ? 3 : 7;
 const THREADS = [1, 2];
 const { ops, cpuInfo } = loadBinding();
 
-const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
-const now = () => Number(process.hrtime.bigint()) / 1e9;
-
 /** Median seconds of fn() over REPEATS timed runs of at least minSeconds each (after one warm-up). */
 function timeSync(fn, minSeconds = 0.2) {
   fn();
-  const samples = [];
-  for (let r = 0; r < REPEATS; r++) {
-    let iterations = 0;
-    const start = now();
-    do { fn(); iterations++; } while (now() - start < minSeconds);
-    samples.push((now() - start) / iterations);
-  }
-  return median(samples);
+  return median(Array.from({ length: REPEATS }, () => secondsPerCall(fn, minSeconds)));
 }
 
 /** Seconds per call of fn(): one untimed call, then calls for at least minSeconds. */

@@ -8,6 +8,7 @@
 'use strict';
 const { parseArgs } = require('util');
 const { loadBinding } = require('../dist/native/binding');
+const { secondsPerCall } = require('./timing');
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '40' }, threads: { type: 'string', default: '1' } } });
 const seconds = Number(values.seconds), threads = Number(values.threads);
@@ -18,18 +19,8 @@ const { ops } = loadBinding();
 function product(M, N, K) {
   const fill = (n) => Float32Array.from({ length: n }, (_, i) => Math.sin(i));
   const A = fill(M * K), B = fill(K * N), C = new Float32Array(M * N);
-  const flop = 2 * M * N * K;
-  return () => {
-    let calls = 0;
-    const start = process.hrtime.bigint();
-    let ns;
-    do {
-      ops.sgemm(0, 0, M, N, K, 1, A, K, B, N, 0, C, N, threads, 0);
-      calls++;
-      ns = Number(process.hrtime.bigint() - start);
-    } while (ns < 5e7);
-    return (flop * calls) / ns; // GFLOP/s
-  };
+  const gflop = (2 * M * N * K) / 1e9;
+  return () => gflop / secondsPerCall(() => ops.sgemm(0, 0, M, N, K, 1, A, K, B, N, 0, C, N, threads, 0), 0.05);
 }
 
 const contestants = {
