@@ -20,6 +20,10 @@ namespace {
 
 using vae::Model;
 
+// trainAsync's stats: [loss, reconstruction, kl, seconds] per batch (fit.ts
+// reads them with its STATS_PER_BATCH).
+constexpr int64_t kStatsPerBatch = 4;
+
 class NativeModel : public Napi::ObjectWrap<NativeModel> {
  public:
   static Napi::Function define(Napi::Env env) {
@@ -368,7 +372,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     return info.Env().Undefined();
   }
 
-  // [async] trainAsync(data, rows, batchSize, firstBatch, count, hyper, stats: Float64Array(4 * count))
+  // [async] trainAsync(data, rows, batchSize, firstBatch, count, hyper, stats: Float64Array(kStatsPerBatch * count))
   //   -> Promise<number of batches completed>
   Napi::Value train_async(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
@@ -379,7 +383,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     if (!ensure_idle(env) || !get_int(info, 1, "rows", 1, INT32_MAX, &rows) ||
         !get_f32(info, 0, "data", rows * n, &data) || !get_int(info, 2, "batchSize", 1, 1 << 20, &batch_size) ||
         !get_int(info, 3, "firstBatch", 0, INT32_MAX, &first_batch) || !get_int(info, 4, "count", 1, 1 << 20, &count) ||
-        !get_f64_array(info, 6, "stats", 4 * count, &stats))
+        !get_f64_array(info, 6, "stats", kStatsPerBatch * count, &stats))
       return env.Undefined();
     vae::AdamHyper hyper;
     if (!get_adam_hyper(info, 5, &hyper)) return env.Undefined();
@@ -399,10 +403,11 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
           if (ran < 0) return {"ERR_DIVERGED", error};
           for (int i = 0; i < ran; i++) {
             const vae::BatchStats& s = out[i];
-            stats[4 * i] = s.loss;
-            stats[4 * i + 1] = s.reconstruction;
-            stats[4 * i + 2] = s.kl;
-            stats[4 * i + 3] = s.seconds;
+            double* row = stats + kStatsPerBatch * i;
+            row[0] = s.loss;
+            row[1] = s.reconstruction;
+            row[2] = s.kl;
+            row[3] = s.seconds;
           }
           *done = ran;
           return {};
