@@ -168,7 +168,8 @@ async function benchTraining(results, peak, x) {
     // are medians of ratios taken within a round, where noise hits both sides alike.
     // Besides the epoch's throughput, each epoch's median step (full batches only, timed
     // natively): the epoch's mean includes the steps that other tenants slowed down, the
-    // median is the step of a quiet machine, as an isolated step is timed.
+    // median is closer to the step of a quiet machine (as an isolated step is timed), though
+    // in a noisy spell it is slow too.
     const runs = THREADS.map((t) => ({ t, vae: new VAE({ seed: 1, threads: t }), loop: monitorEventLoopDelay({ resolution: 1 }), fraction: [], stepSeconds: [], stepFraction: [] }));
     for (const run of runs) await run.vae.fit(x, { epochs: 1, batchSize }); // warm-up
     const timed = await alternate(runs.map((run) => async () => {
