@@ -48,6 +48,11 @@ async function timeLoop(fn, minSeconds) {
   return (now() - start) / iterations;
 }
 
+// With 20 ms, whatever ran right after onnxruntime at batch 128 on 2 threads was
+// 5-40% slower (swapping the order swapped the results); from 100 ms on, the order
+// no longer mattered.
+const QUIET_GAP_MS = 100;
+
 /**
  * Runs contestants (async functions that each time themselves and resolve to
  * seconds) in rounds, interleaved so that all of them see the same machine
@@ -55,10 +60,6 @@ async function timeLoop(fn, minSeconds) {
  * rounds of seconds[i] / seconds[j] in the same round (noise hits both sides
  * of such a ratio alike, so it is steadier than a ratio of medians).
  */
-// With 20 ms, whatever ran right after onnxruntime at batch 128 on 2 threads was
-// 5-40% slower (swapping the order swapped the results); from 100 ms on, the order
-// no longer mattered.
-const QUIET_GAP_MS = 100;
 async function alternate(contestants, rounds = REPEATS + 2) {
   const perRound = [];
   for (let r = 0; r < rounds; r++) {
