@@ -18,7 +18,7 @@ const { createInterface } = require('readline');
 const { VAE } = require('../dist');
 const { loadBinding } = require('../dist/native/binding');
 const { loadEmbeddedFashionMnist, loadIdxDirectory } = require('../dist/data/load');
-const { now, median, secondsPerCall } = require('./timing');
+const { now, median, secondsPerCall, secondsPerAsyncCall } = require('./timing');
 
 const { values: args } = parseArgs({
   options: { quick: { type: 'boolean', default: false }, json: { type: 'string' }, only: { type: 'string' } },
@@ -37,15 +37,6 @@ const { ops, cpuInfo } = loadBinding();
 function timeSync(fn, minSeconds = 0.2) {
   fn();
   return median(Array.from({ length: REPEATS }, () => secondsPerCall(fn, minSeconds)));
-}
-
-/** Seconds per call of fn(): one untimed call, then calls for at least minSeconds. */
-async function timeLoop(fn, minSeconds) {
-  await fn();
-  let iterations = 0;
-  const start = now();
-  do { await fn(); iterations++; } while (now() - start < minSeconds);
-  return (now() - start) / iterations;
 }
 
 // With 20 ms, whatever ran right after onnxruntime at batch 128 on 2 threads was
@@ -81,10 +72,10 @@ async function alternate(contestants, rounds = REPEATS + 2) {
   };
 }
 
-/** alternate() over functions timed by timeLoop (seconds per call). */
+/** alternate() over functions timed by secondsPerAsyncCall (seconds per call). */
 async function timeInterleaved(fns, minSeconds = 0.1) {
   for (const fn of fns) await fn();
-  return alternate(fns.map((fn) => () => timeLoop(fn, minSeconds)));
+  return alternate(fns.map((fn) => () => secondsPerAsyncCall(fn, minSeconds)));
 }
 
 function table(title, header, rows) {
@@ -355,7 +346,7 @@ async function benchPytorch(results, x) {
           () => epoch(() => worker.ask(`train ${batch}`)),
         ], Math.max(3, REPEATS - 2));
         const encode = await alternate([
-          () => timeLoop(() => vae.encodeMean(input), 0.1),
+          () => secondsPerAsyncCall(() => vae.encodeMean(input), 0.1),
           async () => (await worker.ask(`encode ${encodeRows}`)).seconds,
         ]);
         const row = {
