@@ -13,16 +13,24 @@ inline float bits_to_float(int32_t i) {
   return f;
 }
 
+inline uint32_t float_to_bits(float f) {
+  uint32_t i;
+  std::memcpy(&i, &f, sizeof i);
+  return i;
+}
+
 // e^x, relative error ~2e-7 for x in [-87, 88]; clamped outside (no inf);
 // NaN gives NaN.
 inline float exp(float x) {
   x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
-  // Round x / ln 2 to the nearest integer with the 1.5 * 2^23 trick (no libm
-  // call). A NaN passes the clamp: it must not reach the conversion to an
-  // integer below (undefined behaviour), so n is taken from 0 instead and
-  // the NaN carries through r.
+  // Round x / ln 2 to the nearest integer n with the 1.5 * 2^23 trick: the
+  // sum's low mantissa bits then hold n as an integer too, so 2^n is built
+  // from bits without converting a float to an integer, which for a NaN
+  // would be undefined (a NaN's garbage n is harmless: r is NaN).
   const float shifter = 12582912.0f;
-  const float n = ((x == x ? x : 0.0f) * 1.44269504088896341f + shifter) - shifter;
+  const float shifted = x * 1.44269504088896341f + shifter;
+  const float n = shifted - shifter;
+  const uint32_t n_bits = float_to_bits(shifted) - float_to_bits(shifter);
   const float r = x - n * 0.693359375f + n * 2.12194440e-4f;
   float p = 1.9875691500e-4f;
   p = p * r + 1.3981999507e-3f;
@@ -31,7 +39,7 @@ inline float exp(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   const float y = p * r * r + r + 1.0f;
-  return y * bits_to_float((static_cast<int32_t>(n) + 127) << 23);
+  return y * bits_to_float(static_cast<int32_t>((n_bits + 127u) << 23));
 }
 
 // log(1 + e) for e in [0, 1], accurate for tiny e (no 1 + e rounding).
@@ -54,7 +62,7 @@ inline float log1p_unit(float e) {
   return f + y + 0.693359375f * k;
 }
 
-inline float abs(float x) { return x < 0.0f ? -x : x; }
+inline float abs(float x) { return __builtin_fabsf(x); }
 
 // e^x - 1 without cancellation near 0: a Taylor polynomial for |x| < 0.5
 // (truncation below 1e-7 relative), exp(x) - 1 elsewhere.
