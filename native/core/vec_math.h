@@ -1,6 +1,7 @@
 // Branch-free float math that compilers vectorize (no libm calls): the bodies
 // of the elementwise kernels in elementwise.cc. Polynomials from Cephes.
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -62,7 +63,7 @@ inline float log1p_unit(float e) {
   return f + y + 0.693359375f * k;
 }
 
-inline float abs(float x) { return __builtin_fabsf(x); }
+inline float abs(float x) { return std::fabs(x); }  // a mask, not a compare and select
 
 // e^x - 1 without cancellation near 0: a Taylor polynomial for |x| < 0.5
 // (truncation below 1e-7 relative), exp(x) - 1 elsewhere.
