@@ -8,7 +8,7 @@
 namespace vae {
 namespace vec_math {
 
-inline float bits_to_float(int32_t i) {
+inline float bits_to_float(uint32_t i) {
   float f;
   std::memcpy(&f, &i, sizeof f);
   return f;
@@ -40,7 +40,7 @@ inline float exp(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   const float y = p * r * r + r + 1.0f;
-  return y * bits_to_float(static_cast<int32_t>((n_bits + 127u) << 23));
+  return y * bits_to_float((n_bits + 127u) << 23);
 }
 
 // log(1 + e) for e in [0, 1], accurate for tiny e (no 1 + e rounding).
