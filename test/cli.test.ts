@@ -242,6 +242,18 @@ describe('errors: one line `vae: ...`, non-zero exit, no stack trace', () => {
     expect(hidden.stderr).toContain('--hidden');
   });
 
+  test('a NaN in the input file is named by its row in the file, not in its chunk', async () => {
+    const data = new Float32Array(5 * 784).fill(0.5);
+    data[3 * 784 + 5] = NaN;
+    const nan = path.join(tmp, 'nan.npy');
+    await writeNpy(nan, { data, rows: 5, cols: 784 });
+    const out = path.join(tmp, 'nan-z.npy');
+    const r = await vae(['encode', model, '--in', nan, '--out', out, '--batch-size', '2'], tmp);
+    expectOneLineError(r);
+    expect(r.stderr).toMatch(/nan\.npy" contains a non-finite value \(NaN or Infinity\) at data row 3 \(counting from 0\), column 5/);
+    expect(existsSync(out)).toBe(false);
+  });
+
   test('ragged CSV input', async () => {
     const ragged = path.join(tmp, 'ragged.csv');
     writeFileSync(ragged, '1,2,3\n4,5\n');

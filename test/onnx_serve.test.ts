@@ -161,6 +161,19 @@ describe('input validation', () => {
     await closing.close();
     await expectRejects(closing.sample(1, { seed: 1 }), 'ERR_INVALID_ARGUMENT', /after close\(\)/);
   });
+
+  test('close() during a call stops it before its next batch with ERR_ABORTED, then releases', async () => {
+    const closing = await OnnxVAE.open(join(dir, 'sample.onnx'), { batchSize: 1 });
+    const running = closing.sample(64, { seed: 1 });
+    const closed = closing.close();
+    await expectRejects(running, 'ERR_ABORTED', /sample\(\) stopped: close\(\) was called/);
+    await closed;
+    await expectRejects(closing.sample(1, { seed: 1 }), 'ERR_INVALID_ARGUMENT', /after close\(\)/);
+  });
+
+  test('n beyond 2^24 draws is refused', async () => {
+    await expectRejects(vae.sample(2 ** 40), 'ERR_INVALID_ARGUMENT', /an integer in \[1, 16777216\] for n/);
+  });
 });
 
 describe('NormalGenerator', () => {

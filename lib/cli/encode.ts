@@ -10,6 +10,7 @@ import { promises as fsp } from 'fs';
 import * as path from 'path';
 import { Command } from 'commander';
 import { CsvRowWriter, Matrix, NpyRowWriter, csvRowChunks, isGzip, isNpy, loadMatrix, looksLikeIdx, openNpyRows, sliceRows } from '../data';
+import { VaeError } from '../errors';
 import { VAE } from '../model/vae';
 import { UsageError } from './errors';
 import { addThreadsOption, loadModel } from './model';
@@ -78,6 +79,7 @@ async function encodeFile(vae: VAE, args: EncodeArgs, kind: '.npy' | '.csv'): Pr
     let next = source.chunks.next();
     next.catch(ignore);
     let writing: Promise<void> = Promise.resolve();
+    let firstRow = 0; // of the chunk, in the file
     for (;;) {
       const r = await next;
       if (r.done) break;
@@ -87,7 +89,11 @@ async function encodeFile(vae: VAE, args: EncodeArgs, kind: '.npy' | '.csv'): Pr
       if (chunk.cols !== vae.config.inputDim) {
         throw new Error(`the model expects ${vae.config.inputDim} values per row but ${JSON.stringify(args.in)} has ${chunk.cols} columns`);
       }
-      const out = args.logvar ? sideBySide(await vae.encodeAsync(chunk), chunk.rows, d) : await vae.encodeMeanAsync(chunk);
+      const encoded = args.logvar ? vae.encodeAsync(chunk).then((e) => sideBySide(e, chunk.rows, d)) : vae.encodeMeanAsync(chunk);
+      const out = await encoded.catch((err) => {
+        throw inFile(err, args.in, firstRow);
+      });
+      firstRow += chunk.rows;
       await writing;
       writing = writer.write({ data: out, rows: chunk.rows, cols });
       writing.catch(ignore);
@@ -103,6 +109,17 @@ async function encodeFile(vae: VAE, args: EncodeArgs, kind: '.npy' | '.csv'): Pr
   } finally {
     await source.close().catch(ignore);
   }
+}
+
+/**
+ * The library names the first NaN or Infinity of its input `x` by row ("at row R, column C"),
+ * here a chunk's row: the user needs the file and the row in it.
+ */
+function inFile(err: unknown, file: string, firstRow: number): unknown {
+  const at = err instanceof VaeError && err.code === 'ERR_NON_FINITE' ? /at row (\d+), column (\d+)/.exec(err.message) : null;
+  if (!at) return err;
+  const row = firstRow + Number(at[1]);
+  return new VaeError('ERR_NON_FINITE', `${JSON.stringify(file)} contains a non-finite value (NaN or Infinity) at data row ${row} (counting from 0), column ${at[2]}`, { cause: err });
 }
 
 /** Rows of [mean..., logVar...]. */

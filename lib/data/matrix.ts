@@ -1,4 +1,4 @@
-import { invalidArgument } from '../errors';
+import { invalidArgument, VaeError } from '../errors';
 
 /**
  * A dense row-major float32 matrix: row i is `data.subarray(i * cols, (i + 1) * cols)`.
@@ -67,4 +67,17 @@ export function resolveScale(scale: number | 'auto' | undefined, isUint8: boolea
   if (scale === undefined || scale === 'auto') return isUint8 ? 1 / 255 : 1;
   if (typeof scale !== 'number' || !Number.isFinite(scale)) throw invalidArgument('options.scale', "a finite number or 'auto'", scale);
   return scale;
+}
+
+/**
+ * A zeroed Float32Array of `length` values for a result whose size the argument `name` decides
+ * (rows, n): a typed error instead of a bare RangeError when no such array can be made.
+ */
+export function allocateFloats(length: number, name: string): Float32Array {
+  try {
+    return new Float32Array(length);
+  } catch (err) {
+    if (!(err instanceof RangeError)) throw err;
+    throw new VaeError('ERR_INVALID_ARGUMENT', `${name} asks for a result of ${length} float32 values (${(length * 4 / 2 ** 30).toFixed(1)} GiB), which cannot be allocated: ${err.message}`, { cause: err });
+  }
 }

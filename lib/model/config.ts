@@ -55,6 +55,19 @@ function checkChoice<T extends string>(name: string, value: unknown, choices: re
   return value as T;
 }
 
+/**
+ * An options argument: undefined (no options) or an object with only `known` keys, so that a
+ * misspelt option is an error instead of silently taking its default.
+ */
+export function checkOptions<T extends object>(name: string, options: T | undefined, known: readonly string[]): Partial<T> {
+  if (options === undefined) return {};
+  if (options === null || typeof options !== 'object') throw invalidArgument(name, `an object with any of ${known.join(', ')}`, options);
+  for (const key of Object.keys(options)) {
+    if (!known.includes(key)) throw new VaeError('ERR_INVALID_ARGUMENT', `Unknown option ${JSON.stringify(key)} in ${name}; expected one of ${known.join(', ')}`);
+  }
+  return options;
+}
+
 export function defaultThreads(): number {
   return Math.max(1, Math.min(MAX_THREADS, availableParallelism()));
 }
@@ -65,14 +78,7 @@ export function checkThreads(name: string, value: unknown): number {
 
 /** Validates options and fills defaults; throws VaeError naming the first bad field. */
 export function resolveConfig(options: VaeOptions | undefined): { config: VaeConfig; threads: number } {
-  if (options !== undefined && (options === null || typeof options !== 'object')) {
-    throw invalidArgument('options', 'an object', options);
-  }
-  const o = options ?? {};
-  const known = ['inputDim', 'latentDim', 'encoderLayers', 'decoderLayers', 'activation', 'likelihood', 'beta', 'seed', 'threads'];
-  for (const key of Object.keys(o)) {
-    if (!known.includes(key)) throw new VaeError('ERR_INVALID_ARGUMENT', `Unknown option ${JSON.stringify(key)}; expected one of ${known.join(', ')}`);
-  }
+  const o = checkOptions('options', options, ['inputDim', 'latentDim', 'encoderLayers', 'decoderLayers', 'activation', 'likelihood', 'beta', 'seed', 'threads']);
   const encoderLayers = checkLayers('options.encoderLayers', o.encoderLayers ?? [400]);
   const config: VaeConfig = {
     inputDim: checkInteger('options.inputDim', o.inputDim ?? 784, 1, MAX_DIM),

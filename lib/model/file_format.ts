@@ -24,6 +24,7 @@ import { VaeError } from '../errors';
 import type { EpochStats } from './fit';
 import type { VaeConfig } from './types';
 import { parameterCount, resolveConfig } from './config';
+import { MAX_ADAM_STEP } from './optimizer_state';
 
 export const MAGIC = Buffer.from('VAENODE\0', 'latin1');
 export const FORMAT_VERSION = 1;
@@ -113,7 +114,7 @@ export function decodeModelFile(buf: Buffer, file: string): ModelFileContents {
   const rngState = new Uint32Array(RNG_WORDS);
   Buffer.from(rngState.buffer).set(buf.subarray(start + 12 * P, start + 12 * P + 4 * RNG_WORDS));
   const step = header.optimizer?.step;
-  if (typeof step !== 'number' || !Number.isInteger(step) || step < 0) throw formatError(file, 'the optimizer step is missing or invalid');
+  if (typeof step !== 'number' || !Number.isInteger(step) || step < 0 || step > MAX_ADAM_STEP) throw formatError(file, 'the optimizer step is missing or invalid');
   return { header: { ...header, config }, params, m, v, rngState };
 }
 

@@ -1,7 +1,8 @@
+import { checkStillAttached } from '../data/async_buffers';
 import { Matrix } from '../data/matrix';
-import { VaeError } from '../errors';
+import { invalidArgument, VaeError } from '../errors';
 import { AdamHyper, NativeModel } from '../native/binding';
-import { checkInteger, checkNumber } from './config';
+import { checkInteger, checkNumber, checkOptions } from './config';
 import { VaeConfig } from './types';
 
 /** Options of `vae.fit(data, options)`. */
@@ -55,6 +56,19 @@ export interface EpochStats {
   samplesPerSecond: number;
 }
 
+/** The keys of FitOptions, for checkOptions. */
+export const FIT_OPTION_KEYS = [
+  'epochs', 'batchSize', 'learningRate', 'beta1', 'beta2', 'epsilon', 'weightDecay', 'shuffle', 'validationData', 'signal', 'onEpochEnd', 'onBatchEnd',
+] as const;
+
+/**
+ * An error thrown (or a rejection) by the caller's own onBatchEnd or onEpochEnd: fit() rejects
+ * with `error` itself, untouched, after keeping the epochs in `history`.
+ */
+export class CallbackFailure {
+  constructor(readonly error: unknown, readonly history: EpochStats[]) {}
+}
+
 /** Rejection of an aborted fit(): `history` holds the epochs that completed. */
 export class FitAbortedError extends VaeError {
   readonly history: EpochStats[];
@@ -72,8 +86,8 @@ const TARGET_CHUNK_SECONDS = 0.1;
 const STATS_PER_BATCH = 4;
 const MAX_CHUNK_BATCHES = 4096;
 
-function resolveFitOptions(o: FitOptions) {
-  if (o === null || typeof o !== 'object') throw new VaeError('ERR_INVALID_ARGUMENT', 'Expected an object for options');
+function resolveFitOptions(options: FitOptions | undefined) {
+  const o = checkOptions('options', options, FIT_OPTION_KEYS);
   const hyper: AdamHyper = {
     learningRate: checkNumber('options.learningRate', o.learningRate ?? 1e-3, 0, 10, true),
     beta1: checkNumber('options.beta1', o.beta1 ?? 0.9, 0, 1 - 1e-9),
@@ -81,13 +95,13 @@ function resolveFitOptions(o: FitOptions) {
     epsilon: checkNumber('options.epsilon', o.epsilon ?? 1e-8, 0, 1, true),
     weightDecay: checkNumber('options.weightDecay', o.weightDecay ?? 0, 0, 1),
   };
-  const callback = (name: string, f: unknown) => {
-    if (f !== undefined && typeof f !== 'function') throw new VaeError('ERR_INVALID_ARGUMENT', `Expected a function for options.${name}`);
+  const checkCallback = (name: string, f: unknown) => {
+    if (f !== undefined && typeof f !== 'function') throw invalidArgument(`options.${name}`, 'a function', f);
   };
-  callback('onEpochEnd', o.onEpochEnd);
-  callback('onBatchEnd', o.onBatchEnd);
-  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw new VaeError('ERR_INVALID_ARGUMENT', 'Expected an AbortSignal for options.signal');
-  if (o.shuffle !== undefined && typeof o.shuffle !== 'boolean') throw new VaeError('ERR_INVALID_ARGUMENT', 'Expected a boolean for options.shuffle');
+  checkCallback('onEpochEnd', o.onEpochEnd);
+  checkCallback('onBatchEnd', o.onBatchEnd);
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw invalidArgument('options.signal', 'an AbortSignal', o.signal);
+  if (o.shuffle !== undefined && typeof o.shuffle !== 'boolean') throw invalidArgument('options.shuffle', 'a boolean', o.shuffle);
   return {
     epochs: checkInteger('options.epochs', o.epochs ?? 10, 1, 1e6),
     batchSize: checkInteger('options.batchSize', o.batchSize ?? 128, 1, 1 << 20),
@@ -103,11 +117,25 @@ export async function runFit(
 ): Promise<EpochStats[]> {
   const { epochs, batchSize, shuffle, hyper } = resolveFitOptions(options);
   const { signal, onEpochEnd, onBatchEnd } = options;
+  const history: EpochStats[] = [];
+  // The caller's callbacks: what they throw (or reject with) is theirs, not a training failure.
+  const callback = async (run: () => void | Promise<void>) => {
+    try {
+      await run();
+    } catch (err) {
+      throw new CallbackFailure(err, history);
+    }
+  };
+  // The async calls read the data in place: a transfer of its buffer meanwhile voids them.
+  const checkAttached = () => {
+    checkStillAttached(train.data, 'data');
+    if (validation) checkStillAttached(validation.data, 'options.validationData');
+  };
   // Native, multi-threaded and off the event loop: the data can be hundreds of megabytes.
   await native.checkFiniteAsync(train.data, train.rows, 'data');
   if (validation) await native.checkFiniteAsync(validation.data, validation.rows, 'options.validationData');
+  checkAttached();
 
-  const history: EpochStats[] = [];
   const batchesPerEpoch = Math.ceil(train.rows / batchSize);
   const onAbort = () => native.cancel();
   signal?.addEventListener('abort', onAbort);
@@ -124,6 +152,7 @@ export async function runFit(
         const chunkStart = process.hrtime.bigint();
         const done = await native.trainAsync(train.data, train.rows, batchSize, batch, count, hyper, stats);
         const chunkSeconds = Number(process.hrtime.bigint() - chunkStart) / 1e9;
+        checkAttached();
         for (let i = 0; i < done; i++) {
           const b = batch + i;
           const rows = Math.min(batchSize, train.rows - b * batchSize);
@@ -131,7 +160,7 @@ export async function runFit(
           loss += batchLoss * rows;
           reconstruction += batchReconstruction * rows;
           kl += batchKl * rows;
-          onBatchEnd?.({ epoch, batch: b + 1, batchesPerEpoch, loss: batchLoss, reconstruction: batchReconstruction, kl: batchKl, seconds });
+          if (onBatchEnd) await callback(() => { onBatchEnd({ epoch, batch: b + 1, batchesPerEpoch, loss: batchLoss, reconstruction: batchReconstruction, kl: batchKl, seconds }); });
         }
         batch += done;
         if (done < count || signal?.aborted) throw new FitAbortedError(history, batch, epoch);
@@ -150,6 +179,7 @@ export async function runFit(
       const trainSeconds = Number(process.hrtime.bigint() - started) / 1e9;
       if (validation) {
         const sums = await native.evaluateAsync(validation.data, validation.rows, config.seed);
+        checkAttached();
         stats.valReconstruction = sums[0] / validation.rows;
         stats.valKl = sums[1] / validation.rows;
         stats.valLoss = stats.valReconstruction + config.beta * stats.valKl;
@@ -157,11 +187,11 @@ export async function runFit(
       stats.seconds = Number(process.hrtime.bigint() - started) / 1e9;
       stats.samplesPerSecond = train.rows / trainSeconds;
       history.push(stats);
-      await onEpochEnd?.(stats);
+      if (onEpochEnd) await callback(() => onEpochEnd(stats));
     }
     return history;
   } catch (err) {
-    if (err instanceof FitAbortedError) throw err;
+    if (err instanceof FitAbortedError || err instanceof CallbackFailure) throw err;
     const e = err as { code?: string; history?: EpochStats[] };
     if (e && typeof e === 'object') e.history = history;
     throw err;

@@ -1,9 +1,11 @@
-import { Matrix, toMatrix } from '../data/matrix';
+import { checkStableOutput, checkStillAttached, stableInput } from '../data/async_buffers';
+import { allocateFloats, Matrix, toMatrix } from '../data/matrix';
 import { invalidArgument, VaeError } from '../errors';
-import { loadBinding, NativeModel, rethrowNative } from '../native/binding';
-import { normalDraws, randomSeed } from '../serve/normal';
-import { checkInteger, checkThreads, layerShapes, resolveConfig, VaeOptions } from './config';
-import { EpochStats, FitOptions, runFit } from './fit';
+import { loadBinding, NativeModel, rethrowNative, toVaeError } from '../native/binding';
+import { NormalGenerator, randomSeed } from '../serve/normal';
+import { checkInteger, checkOptions, checkThreads, layerShapes, resolveConfig, VaeOptions } from './config';
+import { CallbackFailure, EpochStats, FIT_OPTION_KEYS, FitAbortedError, FitOptions, runFit } from './fit';
+import { checkOptimizerState, OptimizerState } from './optimizer_state';
 import { libraryVersion } from '../version';
 import type { OnnxGraphKind } from '../onnx';
 import { encodeModelFile, ModelFileContents, readModelFile, readModelFileSync, writeFileAtomic, writeFileAtomicSync } from './file_format';
@@ -25,13 +27,7 @@ export interface Evaluation {
   kl: number;
 }
 
-/** Training state carried in model files so training can resume exactly. */
-export interface OptimizerState {
-  m: Float32Array;
-  v: Float32Array;
-  step: number;
-  rngState: Uint32Array;
-}
+export type { OptimizerState } from './optimizer_state';
 
 /**
  * A variational auto-encoder with MLP encoder and decoder, trained natively.
@@ -39,6 +35,8 @@ export interface OptimizerState {
  * Sync methods (`encode`, `decode`, ...) run on the calling thread: use them for
  * small batches. Their `*Async` twins run on a native worker thread and leave the
  * event loop free: use them for large batches in servers. `fit` is always async.
+ * An async call reads its input arrays in place while it runs: keep their buffers
+ * attached (not transferred) until it settles.
  */
 export class VAE {
   readonly config: Readonly<VaeConfig>;
@@ -50,7 +48,8 @@ export class VAE {
 
   constructor(options: VaeOptions = {}) {
     const { config, threads } = resolveConfig(options);
-    this.config = Object.freeze({ ...config, encoderLayers: [...config.encoderLayers], decoderLayers: [...config.decoderLayers] });
+    // Frozen all the way down: saving and exporting read it back.
+    this.config = Object.freeze({ ...config, encoderLayers: Object.freeze([...config.encoderLayers]) as number[], decoderLayers: Object.freeze([...config.decoderLayers]) as number[] });
     this.#threads = threads;
     const binding = loadBinding();
     try {
@@ -98,23 +97,27 @@ export class VAE {
    * (reconstruction + beta * KL, per-sample mean). Runs on a native worker thread.
    * Resolves with the per-epoch history of this call. An AbortSignal stops it after
    * the current batch; the promise then rejects with code ERR_ABORTED and the model
-   * keeps the parameters of the last completed batch.
+   * keeps the parameters of the last completed batch. Every rejection but the caller's own
+   * (an error thrown by onBatchEnd or onEpochEnd, passed on as it is) is a VaeError whose
+   * `history` holds the epochs this call completed.
    */
   async fit(data: Input, options: FitOptions = {}): Promise<EpochStats[]> {
     if (this.#training) throw new VaeError('ERR_BUSY', 'fit() is already running on this model; wait for it to settle');
     if (this.#pendingReads > 0) throw new VaeError('ERR_BUSY', 'async inference calls are still running on this model; await them before fit()');
-    const train = toMatrix(data, this.config.inputDim, 'data');
-    const validation = options.validationData === undefined ? undefined : toMatrix(options.validationData, this.config.inputDim, 'options.validationData');
+    const o = checkOptions('options', options, FIT_OPTION_KEYS);
+    const train = stableInput(toMatrix(data, this.config.inputDim, 'data'));
+    const validation = o.validationData === undefined ? undefined : stableInput(toMatrix(o.validationData, this.config.inputDim, 'options.validationData'));
     this.#training = true;
     try {
-      const history = await runFit(this.#native, this.config, train, validation, options);
+      const history = await runFit(this.#native, this.config, train, validation, o);
       this.#history.push(...history);
       return history;
     } catch (err) {
-      const partial = (err as { history?: EpochStats[] }).history;
-      if (partial) this.#history.push(...partial);
-      if (err instanceof VaeError) throw err;
-      rethrowNative(err);
+      const partial = (err as { history?: EpochStats[] }).history ?? [];
+      this.#history.push(...partial);
+      if (err instanceof CallbackFailure) throw err.error;
+      if (err instanceof FitAbortedError) throw err;
+      throw Object.assign(toVaeError(err), { history: partial });
     } finally {
       this.#training = false;
     }
@@ -125,25 +128,25 @@ export class VAE {
   /** Mean and log-variance of q(z|x) for each row. [sync] */
   encode(x: Input): Encoding {
     const input = this.#input(x, this.config.inputDim, 'x');
-    const mean = new Float32Array(input.rows * this.config.latentDim);
-    const logVar = new Float32Array(input.rows * this.config.latentDim);
+    const mean = allocateFloats(input.rows * this.config.latentDim, 'x');
+    const logVar = allocateFloats(input.rows * this.config.latentDim, 'x');
     this.#call(() => this.#native.encode(input.data, input.rows, mean, logVar));
     return { mean, logVar };
   }
 
   /** encode() on a worker thread. */
   async encodeAsync(x: Input): Promise<Encoding> {
-    const input = this.#input(x, this.config.inputDim, 'x');
-    const mean = new Float32Array(input.rows * this.config.latentDim);
-    const logVar = new Float32Array(input.rows * this.config.latentDim);
-    await this.#callAsync(() => this.#native.encodeAsync(input.data, input.rows, mean, logVar));
+    const input = this.#asyncInput(x, this.config.inputDim, 'x');
+    const mean = allocateFloats(input.rows * this.config.latentDim, 'x');
+    const logVar = allocateFloats(input.rows * this.config.latentDim, 'x');
+    await this.#callAsync(() => this.#native.encodeAsync(input.data, input.rows, mean, logVar), { x: input.data });
     return { mean, logVar };
   }
 
   /** Mean of q(z|x) only (skips the log-variance output copy). [sync] */
   encodeMean(x: Input): Float32Array {
     const input = this.#input(x, this.config.inputDim, 'x');
-    const mean = new Float32Array(input.rows * this.config.latentDim);
+    const mean = allocateFloats(input.rows * this.config.latentDim, 'x');
     this.#call(() => this.#native.encode(input.data, input.rows, mean, null));
     return mean;
   }
@@ -153,25 +156,25 @@ export class VAE {
    * the means in place. If the call rejects (NaN or infinity in `x`), `out` holds partial results.
    */
   async encodeMeanAsync(x: Input, out?: Float32Array): Promise<Float32Array> {
-    const input = this.#input(x, this.config.inputDim, 'x');
+    const input = this.#asyncInput(x, this.config.inputDim, 'x');
     const mean = this.#output(out, input.rows * this.config.latentDim, 'out', input.data);
-    await this.#callAsync(() => this.#native.encodeAsync(input.data, input.rows, mean, null));
+    await this.#callAsync(() => this.#native.encodeAsync(input.data, input.rows, mean, null), { x: input.data, out: mean });
     return mean;
   }
 
   /** Decoder output for each latent row: probabilities (bernoulli) or means (gaussian). [sync] */
   decode(z: Input): Float32Array {
     const input = this.#input(z, this.config.latentDim, 'z');
-    const out = new Float32Array(input.rows * this.config.inputDim);
+    const out = allocateFloats(input.rows * this.config.inputDim, 'z');
     this.#call(() => this.#native.decode(input.data, input.rows, out));
     return out;
   }
 
   /** decode() on a worker thread. */
   async decodeAsync(z: Input): Promise<Float32Array> {
-    const input = this.#input(z, this.config.latentDim, 'z');
-    const out = new Float32Array(input.rows * this.config.inputDim);
-    await this.#callAsync(() => this.#native.decodeAsync(input.data, input.rows, out));
+    const input = this.#asyncInput(z, this.config.latentDim, 'z');
+    const out = allocateFloats(input.rows * this.config.inputDim, 'z');
+    await this.#callAsync(() => this.#native.decodeAsync(input.data, input.rows, out), { z: input.data });
     return out;
   }
 
@@ -181,18 +184,18 @@ export class VAE {
    */
   reconstruct(x: Input, options: { eps?: Input } = {}): Float32Array {
     const input = this.#input(x, this.config.inputDim, 'x');
-    const eps = this.#eps(options?.eps, input.rows);
-    const out = new Float32Array(input.rows * this.config.inputDim);
+    const eps = this.#eps(checkOptions('options', options, ['eps']).eps, input.rows);
+    const out = allocateFloats(input.rows * this.config.inputDim, 'x');
     this.#call(() => this.#native.reconstruct(input.data, input.rows, eps, out));
     return out;
   }
 
   /** reconstruct() on a worker thread. */
   async reconstructAsync(x: Input, options: { eps?: Input } = {}): Promise<Float32Array> {
-    const input = this.#input(x, this.config.inputDim, 'x');
-    const eps = this.#eps(options?.eps, input.rows);
-    const out = new Float32Array(input.rows * this.config.inputDim);
-    await this.#callAsync(() => this.#native.reconstructAsync(input.data, input.rows, eps, out));
+    const input = this.#asyncInput(x, this.config.inputDim, 'x');
+    const eps = this.#eps(checkOptions('options', options, ['eps']).eps, input.rows, true);
+    const out = allocateFloats(input.rows * this.config.inputDim, 'x');
+    await this.#callAsync(() => this.#native.reconstructAsync(input.data, input.rows, eps, out), { x: input.data, 'options.eps': eps });
     return out;
   }
 
@@ -201,9 +204,12 @@ export class VAE {
    * gives the same draws as OnnxVAE.sample. [sync]
    */
   sample(n: number, options: { seed?: number } = {}): Float32Array {
-    checkInteger('n', n, 1, 1 << 24);
-    const seed = options?.seed === undefined ? randomSeed() : checkInteger('options.seed', options.seed, 0, Number.MAX_SAFE_INTEGER);
-    return this.decode(normalDraws(n * this.config.latentDim, seed));
+    return this.decode(this.#sampleNoise(n, options));
+  }
+
+  /** sample() on a worker thread (the noise is drawn on the calling thread). */
+  async sampleAsync(n: number, options: { seed?: number } = {}): Promise<Float32Array> {
+    return this.decodeAsync(this.#sampleNoise(n, options));
   }
 
   /**
@@ -213,16 +219,16 @@ export class VAE {
    */
   evaluate(x: Input, options: { seed?: number } = {}): Evaluation {
     const input = this.#input(x, this.config.inputDim, 'x');
-    const seed = checkInteger('options.seed', options?.seed ?? 0, 0, Number.MAX_SAFE_INTEGER);
+    const seed = checkInteger('options.seed', checkOptions('options', options, ['seed']).seed ?? 0, 0, Number.MAX_SAFE_INTEGER);
     const sums = this.#call(() => this.#native.evaluate(input.data, input.rows, seed));
     return this.#evaluation(sums, input.rows);
   }
 
   /** evaluate() on a worker thread. */
   async evaluateAsync(x: Input, options: { seed?: number } = {}): Promise<Evaluation> {
-    const input = this.#input(x, this.config.inputDim, 'x');
-    const seed = checkInteger('options.seed', options?.seed ?? 0, 0, Number.MAX_SAFE_INTEGER);
-    const sums = await this.#callAsync(() => this.#native.evaluateAsync(input.data, input.rows, seed));
+    const input = this.#asyncInput(x, this.config.inputDim, 'x');
+    const seed = checkInteger('options.seed', checkOptions('options', options, ['seed']).seed ?? 0, 0, Number.MAX_SAFE_INTEGER);
+    const sums = await this.#callAsync(() => this.#native.evaluateAsync(input.data, input.rows, seed), { x: input.data });
     return this.#evaluation(sums, input.rows);
   }
 
@@ -233,10 +239,11 @@ export class VAE {
    * the same constant-free likelihoods as the losses. Runs on a worker thread.
    */
   async logLikelihoodAsync(x: Input, options: { samples?: number; seed?: number } = {}): Promise<number> {
-    const input = this.#input(x, this.config.inputDim, 'x');
-    const samples = checkInteger('options.samples', options?.samples ?? 100, 1, 1 << 20);
-    const seed = checkInteger('options.seed', options?.seed ?? 0, 0, Number.MAX_SAFE_INTEGER);
-    const total = await this.#callAsync(() => this.#native.logLikelihoodAsync(input.data, input.rows, samples, seed));
+    const input = this.#asyncInput(x, this.config.inputDim, 'x');
+    const o = checkOptions('options', options, ['samples', 'seed']);
+    const samples = checkInteger('options.samples', o.samples ?? 100, 1, 1 << 20);
+    const seed = checkInteger('options.seed', o.seed ?? 0, 0, Number.MAX_SAFE_INTEGER);
+    const total = await this.#callAsync(() => this.#native.logLikelihoodAsync(input.data, input.rows, samples, seed), { x: input.data });
     return total / input.rows;
   }
 
@@ -285,9 +292,15 @@ export class VAE {
     return { m, v, step, rngState };
   }
 
+  /**
+   * Replaces the Adam moments, step and training RNG state (as getOptimizerState() returns
+   * them): m finite, v finite and non-negative, so that training cannot turn them into NaN.
+   */
   setOptimizerState(state: OptimizerState): void {
     this.#assertIdle('setOptimizerState()');
-    this.#call(() => this.#native.setOptimizer(state.m, state.v, state.rngState, state.step));
+    if (this.#pendingReads > 0) throw new VaeError('ERR_BUSY', 'async inference calls are still running on this model');
+    const { m, v, step, rngState } = checkOptimizerState(state, this.parameterCount);
+    this.#call(() => this.#native.setOptimizer(m, v, rngState, step));
   }
 
   /** Restores history from a save file. */
@@ -306,6 +319,7 @@ export class VAE {
   async exportOnnx(file: string, options: { graph: OnnxGraphKind; opset?: number }): Promise<void> {
     if (typeof file !== 'string' || file.length === 0) throw invalidArgument('file', 'a file path', file);
     if (options === null || typeof options !== 'object') throw invalidArgument('options', "an object such as { graph: 'encoder' }", options);
+    checkOptions('options', options, ['graph', 'opset']);
     // Loaded on first use: protobuf support costs start-up time most users never need.
     const { writeOnnxModel } = await import('../onnx');
     await writeOnnxModel(file, this.config, this.getWeights(), { graph: options.graph, opset: options.opset });
@@ -314,8 +328,9 @@ export class VAE {
   /** Writes every graph (or the ones listed) into `dir` as <graph>.onnx; returns the paths. */
   async exportOnnxAll(dir: string, options: { graphs?: OnnxGraphKind[]; opset?: number } = {}): Promise<string[]> {
     if (typeof dir !== 'string' || dir.length === 0) throw invalidArgument('dir', 'a directory path', dir);
+    const o = checkOptions('options', options, ['graphs', 'opset']);
     const { exportAll } = await import('../onnx');
-    return exportAll(dir, this.config, this.getWeights(), { graphs: options?.graphs, opset: options?.opset });
+    return exportAll(dir, this.config, this.getWeights(), { graphs: o.graphs, opset: o.opset });
   }
 
   // ---- files --------------------------------------------------------------------------------
@@ -334,20 +349,34 @@ export class VAE {
   /** Reads a model written by save(); throws ERR_FILE_FORMAT for a truncated or corrupted file. */
   static async load(file: string, options: { threads?: number } = {}): Promise<VAE> {
     if (typeof file !== 'string' || file.length === 0) throw invalidArgument('file', 'a file path', file);
-    return VAE.#fromFile(await readModelFile(file), options);
+    const threads = VAE.#loadThreads(options);
+    return VAE.#fromFile(await readModelFile(file), threads, file);
   }
 
   static loadSync(file: string, options: { threads?: number } = {}): VAE {
     if (typeof file !== 'string' || file.length === 0) throw invalidArgument('file', 'a file path', file);
-    return VAE.#fromFile(readModelFileSync(file), options);
+    const threads = VAE.#loadThreads(options);
+    return VAE.#fromFile(readModelFileSync(file), threads, file);
   }
 
-  static #fromFile(contents: ModelFileContents, options: { threads?: number }): VAE {
-    const vae = new VAE({ ...contents.header.config, threads: options?.threads });
-    vae.setParameters(contents.params);
-    vae.setOptimizerState({ m: contents.m, v: contents.v, step: contents.header.optimizer.step, rngState: contents.rngState });
-    vae.setHistory(Array.isArray(contents.header.history) ? contents.header.history : []);
-    return vae;
+  static #loadThreads(options: { threads?: number } | undefined): number | undefined {
+    const { threads } = checkOptions('options', options, ['threads']);
+    return threads === undefined ? undefined : checkThreads('options.threads', threads);
+  }
+
+  // Everything but `threads` comes from the file: a value the model refuses (NaN weights, a
+  // negative second moment) makes the file invalid, whatever its checksum says.
+  static #fromFile(contents: ModelFileContents, threads: number | undefined, file: string): VAE {
+    try {
+      const vae = new VAE({ ...contents.header.config, threads });
+      vae.setParameters(contents.params);
+      vae.setOptimizerState({ m: contents.m, v: contents.v, step: contents.header.optimizer.step, rngState: contents.rngState });
+      vae.setHistory(Array.isArray(contents.header.history) ? contents.header.history : []);
+      return vae;
+    } catch (err) {
+      if (!(err instanceof VaeError) || (err.code !== 'ERR_INVALID_ARGUMENT' && err.code !== 'ERR_NON_FINITE')) throw err;
+      throw new VaeError('ERR_FILE_FORMAT', `${file} is not a valid vae-node model file: ${err.message}`, { cause: err });
+    }
   }
 
   #fileBytes(): Buffer {
@@ -380,20 +409,33 @@ export class VAE {
     return toMatrix(x, cols, name);
   }
 
+  #asyncInput(x: Input, cols: number, name: string): Matrix {
+    return stableInput(this.#input(x, cols, name));
+  }
+
+  // eps ~ N(0, I) for n rows of sample().
+  #sampleNoise(n: number, options: { seed?: number } | undefined): Float32Array {
+    checkInteger('n', n, 1, 1 << 24);
+    const { seed } = checkOptions('options', options, ['seed']);
+    const from = seed === undefined ? randomSeed() : checkInteger('options.seed', seed, 0, Number.MAX_SAFE_INTEGER);
+    return new NormalGenerator(from).fill(allocateFloats(n * this.config.latentDim, 'n'));
+  }
+
   // Native blocks of rows write the output while others still read the input: they may share no memory.
   #output(out: Float32Array | undefined, length: number, name: string, input: Float32Array): Float32Array {
-    if (out === undefined) return new Float32Array(length);
+    if (out === undefined) return allocateFloats(length, 'x');
     if (!(out instanceof Float32Array) || out.length !== length) throw invalidArgument(name, `a Float32Array of ${length} values`, out);
+    checkStableOutput(out, name);
     if (out.buffer === input.buffer && out.byteOffset < input.byteOffset + input.byteLength && input.byteOffset < out.byteOffset + out.byteLength)
       throw invalidArgument(name, 'a Float32Array that shares no memory with x', out);
     return out;
   }
 
-  #eps(eps: Input | undefined, rows: number): Float32Array | null {
+  #eps(eps: Input | undefined, rows: number, async = false): Float32Array | null {
     if (eps === undefined) return null;
     const m = toMatrix(eps, this.config.latentDim, 'options.eps');
     if (m.rows !== rows) throw invalidArgument('options.eps', `${rows} rows of ${this.config.latentDim} values (one per input row)`, eps);
-    return m.data;
+    return async ? stableInput(m).data : m.data;
   }
 
   #evaluation(sums: Float64Array, rows: number): Evaluation {
@@ -410,12 +452,14 @@ export class VAE {
     }
   }
 
-  async #callAsync<T>(fn: () => Promise<T>): Promise<T> {
+  // `arrays`: the call's arguments that it reads or writes in place, by name; when one was
+  // detached meanwhile, the call's results are void (see data/async_buffers.ts).
+  async #callAsync<T>(fn: () => Promise<T>, arrays: Record<string, Float32Array | null>): Promise<T> {
     this.#pendingReads++;
     try {
-      return await fn();
-    } catch (err) {
-      rethrowNative(err);
+      const result = await fn().catch(rethrowNative);
+      for (const [name, array] of Object.entries(arrays)) if (array) checkStillAttached(array, name);
+      return result;
     } finally {
       this.#pendingReads--;
     }

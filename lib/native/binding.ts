@@ -184,9 +184,14 @@ export function loadBinding(): NativeBinding {
 
 /** Re-throws an error from native code as a VaeError with the same code. */
 export function rethrowNative(err: unknown): never {
-  if (err instanceof VaeError) throw err;
+  throw toVaeError(err);
+}
+
+/** err itself when it is a VaeError, else a VaeError with its code (ERR_NATIVE when it has none of ours). */
+export function toVaeError(err: unknown): VaeError {
+  if (err instanceof VaeError) return err;
   const e = err as { code?: string; message?: string };
   const codes = ['ERR_INVALID_ARGUMENT', 'ERR_NON_FINITE', 'ERR_BUSY', 'ERR_ABORTED', 'ERR_DIVERGED', 'ERR_NATIVE'];
   const code = codes.includes(e?.code ?? '') ? (e.code as VaeError['code']) : 'ERR_NATIVE';
-  throw new VaeError(code, e?.message ?? String(err), { cause: err });
+  return new VaeError(code, e?.message ?? String(err), { cause: err });
 }

@@ -1,7 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
-import type { Matrix } from '../data/matrix';
+import { allocateFloats, type Matrix } from '../data/matrix';
 import { invalidArgument, VaeError } from '../errors';
 import {
   isOnnxGraphKind,
@@ -14,7 +14,7 @@ import {
 } from '../onnx/graph_kinds';
 import { readOnnxMetadata, type OnnxModelMetadata } from '../onnx/metadata';
 import { checkInput, type MatrixInput } from './input';
-import { normalDraws, randomSeed } from './normal';
+import { NormalGenerator, randomSeed } from './normal';
 
 export interface OnnxVAEOptions {
   /** Threads used inside one op (onnxruntime's intra_op_num_threads); 0 = onnxruntime's default. */
@@ -43,6 +43,8 @@ export interface SampleOptions {
 }
 
 const DEFAULT_BATCH_SIZE = 4096;
+// As VAE.sample: draws beyond this are better asked for in parts.
+const MAX_SAMPLE_ROWS = 1 << 24;
 
 /** Config fields that every graph of one exported model must agree on. */
 const MODEL_FIELDS = ['inputDim', 'latentDim', 'encoderLayers', 'decoderLayers', 'activation', 'likelihood', 'beta'] as const;
@@ -58,6 +60,9 @@ export class OnnxVAE {
   private readonly sessions: Map<OnnxGraphKind, InferenceSession>;
   private readonly batchSize: number;
   private closed = false;
+  // Calls between their first and last session.run; close() waits for them to stop.
+  private running = 0;
+  private whenIdle: Array<() => void> = [];
 
   private constructor(sessions: Map<OnnxGraphKind, InferenceSession>, metadata: OnnxVAEMetadata, batchSize: number) {
     this.sessions = sessions;
@@ -142,23 +147,29 @@ export class OnnxVAE {
     const eps =
       options.eps !== undefined
         ? this.input(options.eps, 'latentDim', 'options.eps', input.rows)
-        : this.noise(input.rows, options.seed, 'options.seed');
+        : this.noise(input.rows, options.seed, 'x');
     return (await this.run(['reconstruct'], 'reconstruct', { x: input, eps }, ['xHat'])).xHat;
   }
 
   /** `n` samples [n, inputDim] from the model: the decoder applied to draws from the prior N(0, I). */
   async sample(n: number, options: SampleOptions = {}): Promise<Float32Array> {
-    if (!Number.isSafeInteger(n) || n < 1) throw invalidArgument('n', 'a positive integer', n);
+    if (!Number.isSafeInteger(n) || n < 1 || n > MAX_SAMPLE_ROWS) throw invalidArgument('n', `an integer in [1, ${MAX_SAMPLE_ROWS}]`, n);
     if (options === null || typeof options !== 'object') throw invalidArgument('options', 'an object { seed? }', options);
-    const eps = this.noise(n, options.seed, 'options.seed');
+    const eps = this.noise(n, options.seed, 'n');
     if (this.sessions.has('sample')) return (await this.run(['sample'], 'sample', { eps }, ['xHat'])).xHat;
     return (await this.run(['decoder'], 'sample', { z: eps }, ['xHat'])).xHat;
   }
 
   /** Releases the onnxruntime sessions; the instance cannot be used afterwards. */
+  /**
+   * Releases the onnxruntime sessions; the instance cannot be used afterwards. Calls still
+   * running stop before their next batch and reject with ERR_ABORTED; the sessions are released
+   * once they have.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.running > 0) await new Promise<void>((resolve) => this.whenIdle.push(resolve));
     await Promise.all([...this.sessions.values()].map((s) => s.release()));
   }
 
@@ -166,10 +177,11 @@ export class OnnxVAE {
     return checkInput(value, this.metadata[width], name, rows);
   }
 
-  private noise(rows: number, seed: number | undefined, name: string): Matrix {
-    if (seed !== undefined && (!Number.isSafeInteger(seed) || seed < 0)) throw invalidArgument(name, 'a non-negative safe integer', seed);
+  // eps ~ N(0, I) for `rows` rows, whose number the argument `rowsName` decides.
+  private noise(rows: number, seed: number | undefined, rowsName: string): Matrix {
+    if (seed !== undefined && (!Number.isSafeInteger(seed) || seed < 0)) throw invalidArgument('options.seed', 'a non-negative safe integer', seed);
     const cols = this.latentDim;
-    return { data: normalDraws(rows * cols, seed ?? randomSeed()), rows, cols };
+    return { data: new NormalGenerator(seed ?? randomSeed()).fill(allocateFloats(rows * cols, rowsName)), rows, cols };
   }
 
   /**
@@ -195,20 +207,27 @@ export class OnnxVAE {
     const entries = Object.entries(feeds) as [OnnxTensorName, Matrix][];
     const rows = entries[0][1].rows;
     const results = Object.fromEntries(
-      outputs.map((name) => [name, new Float32Array(rows * this.metadata[ONNX_TENSOR_WIDTHS[name]])]),
+      outputs.map((name) => [name, allocateFloats(rows * this.metadata[ONNX_TENSOR_WIDTHS[name]], entries[0][0])]),
     ) as Record<O, Float32Array>;
 
-    for (let start = 0; start < rows; start += this.batchSize) {
-      const end = Math.min(rows, start + this.batchSize);
-      const batch: Record<string, Tensor> = {};
-      for (const [name, m] of entries) batch[name] = new Tensor('float32', m.data.subarray(start * m.cols, end * m.cols), [end - start, m.cols]);
-      const fetched = await session.run(batch, outputs as readonly string[]);
-      for (const name of outputs) {
-        const width = this.metadata[ONNX_TENSOR_WIDTHS[name]];
-        results[name].set(fetched[name].data as Float32Array, start * width);
+    this.running++;
+    try {
+      for (let start = 0; start < rows; start += this.batchSize) {
+        if (this.closed) throw new VaeError('ERR_ABORTED', `${method}() stopped: close() was called while it ran`);
+        const end = Math.min(rows, start + this.batchSize);
+        const batch: Record<string, Tensor> = {};
+        for (const [name, m] of entries) batch[name] = new Tensor('float32', m.data.subarray(start * m.cols, end * m.cols), [end - start, m.cols]);
+        const fetched = await session.run(batch, outputs as readonly string[]);
+        for (const name of outputs) {
+          const width = this.metadata[ONNX_TENSOR_WIDTHS[name]];
+          results[name].set(fetched[name].data as Float32Array, start * width);
+        }
       }
+      return results;
+    } finally {
+      this.running--;
+      if (this.running === 0) for (const resolve of this.whenIdle.splice(0)) resolve();
     }
-    return results;
   }
 }
 
