@@ -108,6 +108,20 @@ describe('optimizer state', () => {
     expectVaeError(() => vae.setOptimizerState(null as never), 'ERR_INVALID_ARGUMENT', /for state but received null/);
   });
 
+  test('a generator state getOptimizerState cannot have written is refused (all zero would hang the shuffle)', () => {
+    const vae = tiny();
+    const zero = state(vae);
+    zero.rngState.subarray(0, 8).fill(0);
+    expectVaeError(() => vae.setOptimizerState(zero), 'ERR_INVALID_ARGUMENT', /state\.rngState .*all-zero generator state/);
+    const nanSpare = state(vae);
+    nanSpare.rngState[8] = 1;
+    nanSpare.rngState[10] = 0x7fc00000; // NaN's bits
+    expectVaeError(() => vae.setOptimizerState(nanSpare), 'ERR_INVALID_ARGUMENT', /non-finite spare draw/);
+    const flag = state(vae);
+    flag.rngState[8] = 7;
+    expectVaeError(() => vae.setOptimizerState(flag), 'ERR_INVALID_ARGUMENT', /spare flag/);
+  });
+
   test('a refused state leaves the model as it was, and training stays finite', async () => {
     const vae = tiny();
     const before = state(vae);
@@ -187,6 +201,9 @@ describe('results too large to allocate', () => {
     const wide = new VAE({ inputDim: 4, latentDim: 1 << 20, encoderLayers: [1], decoderLayers: [1], threads: 1 });
     expectVaeError(() => wide.sample(1 << 13), 'ERR_INVALID_ARGUMENT', /^n asks for a result of 8589934592 float32 values/);
     await expectRejects(wide.sampleAsync(1 << 13), 'ERR_INVALID_ARGUMENT', /^n asks for/);
+    // Here the noise fits and the decoded images do not.
+    const tall = new VAE({ inputDim: 1 << 20, latentDim: 1, encoderLayers: [1], decoderLayers: [1], threads: 1 });
+    expectVaeError(() => tall.sample(1 << 13), 'ERR_INVALID_ARGUMENT', /^n asks for a result of 8589934592 float32 values/);
   });
 });
 

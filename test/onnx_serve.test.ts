@@ -171,6 +171,20 @@ describe('input validation', () => {
     await expectRejects(closing.sample(1, { seed: 1 }), 'ERR_INVALID_ARGUMENT', /after close\(\)/);
   });
 
+  test('concurrent close() calls all settle once the sessions are released', async () => {
+    const closing = await OnnxVAE.open(join(dir, 'sample.onnx'), { batchSize: 1 });
+    const running = closing.sample(64, { seed: 1 }).catch((e: unknown) => e);
+    const first = closing.close();
+    expect(closing.close()).toBe(first);
+    await first;
+    expect(await running).toBeInstanceOf(VaeError);
+  });
+
+  test('unknown option keys are refused', async () => {
+    await expectRejects(vae.sample(2, { sed: 1 } as never), 'ERR_INVALID_ARGUMENT', /Unknown option "sed"/);
+    await expectRejects(OnnxVAE.open(dir, { threads: 2 } as never), 'ERR_INVALID_ARGUMENT', /Unknown option "threads"/);
+  });
+
   test('n beyond 2^24 draws is refused', async () => {
     await expectRejects(vae.sample(2 ** 40), 'ERR_INVALID_ARGUMENT', /an integer in \[1, 16777216\] for n/);
   });

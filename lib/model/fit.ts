@@ -62,7 +62,7 @@ export const FIT_OPTION_KEYS = [
 ] as const;
 
 /**
- * An error thrown (or a rejection) by the caller's own onBatchEnd or onEpochEnd: fit() rejects
+ * An error thrown by the caller's own onBatchEnd, or thrown or rejected with by onEpochEnd: fit() rejects
  * with `error` itself, untouched, after keeping the epochs in `history`.
  */
 export class CallbackFailure {
@@ -118,23 +118,40 @@ export async function runFit(
   const { epochs, batchSize, shuffle, hyper } = resolveFitOptions(options);
   const { signal, onEpochEnd, onBatchEnd } = options;
   const history: EpochStats[] = [];
-  // The caller's callbacks: what they throw (or reject with) is theirs, not a training failure.
-  const callback = async (run: () => void | Promise<void>) => {
+  // The caller's callbacks: what they throw (or onEpochEnd rejects with) is theirs, not a
+  // training failure. onBatchEnd runs synchronously, a group's batches back to back.
+  const callback = (run: () => void) => {
+    try {
+      run();
+    } catch (err) {
+      throw new CallbackFailure(err, history);
+    }
+  };
+  const callbackAsync = async (run: () => void | Promise<void>) => {
     try {
       await run();
     } catch (err) {
       throw new CallbackFailure(err, history);
     }
   };
-  // The async calls read the data in place: a transfer of its buffer meanwhile voids them.
+  // The native calls read the data in place: a transfer of its buffer before or during one
+  // voids it, and is reported as such whether the call succeeded or not.
   const checkAttached = () => {
     checkStillAttached(train.data, 'data');
     if (validation) checkStillAttached(validation.data, 'options.validationData');
   };
+  const nativeCall = async <T>(run: () => Promise<T>): Promise<T> => {
+    checkAttached();
+    const result = await run().catch((err: unknown) => {
+      checkAttached();
+      throw err;
+    });
+    checkAttached();
+    return result;
+  };
   // Native, multi-threaded and off the event loop: the data can be hundreds of megabytes.
-  await native.checkFiniteAsync(train.data, train.rows, 'data');
-  if (validation) await native.checkFiniteAsync(validation.data, validation.rows, 'options.validationData');
-  checkAttached();
+  await nativeCall(() => native.checkFiniteAsync(train.data, train.rows, 'data'));
+  if (validation) await nativeCall(() => native.checkFiniteAsync(validation.data, validation.rows, 'options.validationData'));
 
   const batchesPerEpoch = Math.ceil(train.rows / batchSize);
   const onAbort = () => native.cancel();
@@ -150,9 +167,8 @@ export async function runFit(
         const count = Math.min(chunk, batchesPerEpoch - batch);
         const stats = new Float64Array(STATS_PER_BATCH * count);
         const chunkStart = process.hrtime.bigint();
-        const done = await native.trainAsync(train.data, train.rows, batchSize, batch, count, hyper, stats);
+        const done = await nativeCall(() => native.trainAsync(train.data, train.rows, batchSize, batch, count, hyper, stats));
         const chunkSeconds = Number(process.hrtime.bigint() - chunkStart) / 1e9;
-        checkAttached();
         for (let i = 0; i < done; i++) {
           const b = batch + i;
           const rows = Math.min(batchSize, train.rows - b * batchSize);
@@ -160,7 +176,7 @@ export async function runFit(
           loss += batchLoss * rows;
           reconstruction += batchReconstruction * rows;
           kl += batchKl * rows;
-          if (onBatchEnd) await callback(() => { onBatchEnd({ epoch, batch: b + 1, batchesPerEpoch, loss: batchLoss, reconstruction: batchReconstruction, kl: batchKl, seconds }); });
+          if (onBatchEnd) callback(() => onBatchEnd({ epoch, batch: b + 1, batchesPerEpoch, loss: batchLoss, reconstruction: batchReconstruction, kl: batchKl, seconds }));
         }
         batch += done;
         if (done < count || signal?.aborted) throw new FitAbortedError(history, batch, epoch);
@@ -178,8 +194,7 @@ export async function runFit(
       };
       const trainSeconds = Number(process.hrtime.bigint() - started) / 1e9;
       if (validation) {
-        const sums = await native.evaluateAsync(validation.data, validation.rows, config.seed);
-        checkAttached();
+        const sums = await nativeCall(() => native.evaluateAsync(validation.data, validation.rows, config.seed));
         stats.valReconstruction = sums[0] / validation.rows;
         stats.valKl = sums[1] / validation.rows;
         stats.valLoss = stats.valReconstruction + config.beta * stats.valKl;
@@ -187,7 +202,7 @@ export async function runFit(
       stats.seconds = Number(process.hrtime.bigint() - started) / 1e9;
       stats.samplesPerSecond = train.rows / trainSeconds;
       history.push(stats);
-      if (onEpochEnd) await callback(() => onEpochEnd(stats));
+      if (onEpochEnd) await callbackAsync(() => onEpochEnd(stats));
     }
     return history;
   } catch (err) {

@@ -35,5 +35,19 @@ export function checkOptimizerState(state: OptimizerState, parameters: number): 
     throw invalidArgument('state.step', `an integer in [0, 2^52]`, step);
   }
   if (!(rngState instanceof Uint32Array) || rngState.length !== RNG_WORDS) throw invalidArgument('state.rngState', `a Uint32Array of ${RNG_WORDS} words`, rngState);
+  checkRngState(rngState);
   return state;
+}
+
+/**
+ * The native Rng::get_state layout, as 32-bit words: [0, 8) the xoshiro256 state, which must not
+ * be all zero (the generator would return 0 forever and a shuffle never end); 8 whether a spare
+ * normal draw is held (0 or 1), 9 zero; 10 the spare's float32 bits (finite, or every parameter
+ * would turn NaN), 11 zero.
+ */
+function checkRngState(words: Uint32Array): void {
+  const bad = (what: string) => new VaeError('ERR_INVALID_ARGUMENT', `Expected a state written by getOptimizerState() for state.rngState but received words with ${what}`);
+  if (words.subarray(0, 8).every((w) => w === 0)) throw bad('an all-zero generator state');
+  if (words[8] > 1 || words[9] !== 0 || words[11] !== 0) throw bad('a spare flag other than 0 or 1, or non-zero padding');
+  if (!Number.isFinite(new Float32Array(words.slice(10, 11).buffer)[0])) throw bad('a non-finite spare draw');
 }

@@ -204,12 +204,18 @@ export class VAE {
    * gives the same draws as OnnxVAE.sample. [sync]
    */
   sample(n: number, options: { seed?: number } = {}): Float32Array {
-    return this.decode(this.#sampleNoise(n, options));
+    const z = this.#sampleNoise(n, options);
+    const out = allocateFloats(n * this.config.inputDim, 'n');
+    this.#call(() => this.#native.decode(z, n, out));
+    return out;
   }
 
   /** sample() on a worker thread (the noise is drawn on the calling thread). */
   async sampleAsync(n: number, options: { seed?: number } = {}): Promise<Float32Array> {
-    return this.decodeAsync(this.#sampleNoise(n, options));
+    const z = this.#sampleNoise(n, options);
+    const out = allocateFloats(n * this.config.inputDim, 'n');
+    await this.#callAsync(() => this.#native.decodeAsync(z, n, out), {});
+    return out;
   }
 
   /**
@@ -415,6 +421,7 @@ export class VAE {
 
   // eps ~ N(0, I) for n rows of sample().
   #sampleNoise(n: number, options: { seed?: number } | undefined): Float32Array {
+    this.#assertIdle('sample()');
     checkInteger('n', n, 1, 1 << 24);
     const { seed } = checkOptions('options', options, ['seed']);
     const from = seed === undefined ? randomSeed() : checkInteger('options.seed', seed, 0, Number.MAX_SAFE_INTEGER);
@@ -457,8 +464,15 @@ export class VAE {
   async #callAsync<T>(fn: () => Promise<T>, arrays: Record<string, Float32Array | null>): Promise<T> {
     this.#pendingReads++;
     try {
-      const result = await fn().catch(rethrowNative);
-      for (const [name, array] of Object.entries(arrays)) if (array) checkStillAttached(array, name);
+      const checkAttached = () => {
+        for (const [name, array] of Object.entries(arrays)) if (array) checkStillAttached(array, name);
+      };
+      // A detached input explains a failure too (e.g. freed memory read as NaN).
+      const result = await fn().catch((err: unknown) => {
+        checkAttached();
+        rethrowNative(err);
+      });
+      checkAttached();
       return result;
     } finally {
       this.#pendingReads--;

@@ -3,6 +3,7 @@ import { basename, join } from 'node:path';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { allocateFloats, type Matrix } from '../data/matrix';
 import { invalidArgument, VaeError } from '../errors';
+import { checkOptions } from '../model/config';
 import {
   isOnnxGraphKind,
   ONNX_GRAPH_KINDS,
@@ -60,6 +61,7 @@ export class OnnxVAE {
   private readonly sessions: Map<OnnxGraphKind, InferenceSession>;
   private readonly batchSize: number;
   private closed = false;
+  private closing: Promise<void> | undefined; // every close() call settles with the release
   // Calls between their first and last session.run; close() waits for them to stop.
   private running = 0;
   private whenIdle: Array<() => void> = [];
@@ -90,7 +92,7 @@ export class OnnxVAE {
    */
   static async open(pathOrDir: string, options: OnnxVAEOptions = {}): Promise<OnnxVAE> {
     if (typeof pathOrDir !== 'string' || pathOrDir === '') throw invalidArgument('pathOrDir', 'a file or directory path', pathOrDir);
-    const { sessionOptions, batchSize, graphs } = checkOptions(options);
+    const { sessionOptions, batchSize, graphs } = resolveOpenOptions(options);
     const files = await graphFiles(pathOrDir, graphs);
 
     const loaded: { kind: OnnxGraphKind; path: string; bytes: Uint8Array; metadata: OnnxModelMetadata }[] = [];
@@ -140,7 +142,7 @@ export class OnnxVAE {
    */
   async reconstruct(x: MatrixInput, options: ReconstructOptions = {}): Promise<Float32Array> {
     const input = this.input(x, 'inputDim', 'x');
-    if (options === null || typeof options !== 'object') throw invalidArgument('options', 'an object { eps?, seed? }', options);
+    checkOptions('options', options, ['eps', 'seed']);
     if (options.eps !== undefined && options.seed !== undefined) {
       throw invalidArgument('options', 'either eps or seed, not both', options);
     }
@@ -154,23 +156,24 @@ export class OnnxVAE {
   /** `n` samples [n, inputDim] from the model: the decoder applied to draws from the prior N(0, I). */
   async sample(n: number, options: SampleOptions = {}): Promise<Float32Array> {
     if (!Number.isSafeInteger(n) || n < 1 || n > MAX_SAMPLE_ROWS) throw invalidArgument('n', `an integer in [1, ${MAX_SAMPLE_ROWS}]`, n);
-    if (options === null || typeof options !== 'object') throw invalidArgument('options', 'an object { seed? }', options);
+    checkOptions('options', options, ['seed']);
     const eps = this.noise(n, options.seed, 'n');
-    if (this.sessions.has('sample')) return (await this.run(['sample'], 'sample', { eps }, ['xHat'])).xHat;
-    return (await this.run(['decoder'], 'sample', { z: eps }, ['xHat'])).xHat;
+    if (this.sessions.has('sample')) return (await this.run(['sample'], 'sample', { eps }, ['xHat'], 'n')).xHat;
+    return (await this.run(['decoder'], 'sample', { z: eps }, ['xHat'], 'n')).xHat;
   }
 
-  /** Releases the onnxruntime sessions; the instance cannot be used afterwards. */
   /**
    * Releases the onnxruntime sessions; the instance cannot be used afterwards. Calls still
    * running stop before their next batch and reject with ERR_ABORTED; the sessions are released
    * once they have.
    */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    if (this.running > 0) await new Promise<void>((resolve) => this.whenIdle.push(resolve));
-    await Promise.all([...this.sessions.values()].map((s) => s.release()));
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.closed = true;
+      if (this.running > 0) await new Promise<void>((resolve) => this.whenIdle.push(resolve));
+      await Promise.all([...this.sessions.values()].map((s) => s.release()));
+    })();
+    return this.closing;
   }
 
   private input(value: MatrixInput, width: 'inputDim' | 'latentDim', name: string, rows?: number): Matrix {
@@ -193,6 +196,7 @@ export class OnnxVAE {
     method: string,
     feeds: Partial<Record<OnnxTensorName, Matrix>>,
     outputs: readonly O[],
+    sizeName?: string, // the argument that decides the rows (default: the first feed)
   ): Promise<Record<O, Float32Array>> {
     if (this.closed) throw new VaeError('ERR_INVALID_ARGUMENT', `${method}() called after close()`);
     const kind = kinds.find((k) => this.sessions.has(k));
@@ -207,7 +211,7 @@ export class OnnxVAE {
     const entries = Object.entries(feeds) as [OnnxTensorName, Matrix][];
     const rows = entries[0][1].rows;
     const results = Object.fromEntries(
-      outputs.map((name) => [name, allocateFloats(rows * this.metadata[ONNX_TENSOR_WIDTHS[name]], entries[0][0])]),
+      outputs.map((name) => [name, allocateFloats(rows * this.metadata[ONNX_TENSOR_WIDTHS[name]], sizeName ?? entries[0][0])]),
     ) as Record<O, Float32Array>;
 
     this.running++;
@@ -231,13 +235,12 @@ export class OnnxVAE {
   }
 }
 
-function checkOptions(options: OnnxVAEOptions): {
+function resolveOpenOptions(options: OnnxVAEOptions): {
   sessionOptions: InferenceSession.SessionOptions;
   batchSize: number;
   graphs: readonly OnnxGraphKind[] | undefined;
 } {
-  if (options === null || typeof options !== 'object') throw invalidArgument('options', 'an object', options);
-  const { intraOpNumThreads, interOpNumThreads, graphs, batchSize = DEFAULT_BATCH_SIZE } = options;
+  const { intraOpNumThreads, interOpNumThreads, graphs, batchSize = DEFAULT_BATCH_SIZE } = checkOptions('options', options, ['intraOpNumThreads', 'interOpNumThreads', 'graphs', 'batchSize']);
   for (const [name, n] of [['intraOpNumThreads', intraOpNumThreads], ['interOpNumThreads', interOpNumThreads]] as const) {
     if (n !== undefined && (!Number.isInteger(n) || n < 0)) throw invalidArgument(`options.${name}`, 'a non-negative integer', n);
   }
