@@ -18,9 +18,15 @@ function isResizable(array: ArrayBufferView): boolean {
   return !(typeof SharedArrayBuffer !== 'undefined' && buffer instanceof SharedArrayBuffer) && buffer.resizable === true;
 }
 
-/** m itself, or a fixed-length copy when its data sits in a resizable ArrayBuffer. */
+/** array itself, or a fixed-length copy when it sits in a resizable ArrayBuffer. */
+export function stableArray(array: Float32Array): Float32Array {
+  return isResizable(array) ? array.slice() : array;
+}
+
+/** stableArray for a Matrix's data. */
 export function stableInput(m: Matrix): Matrix {
-  return isResizable(m.data) ? { ...m, data: m.data.slice() } : m;
+  const data = stableArray(m.data);
+  return data === m.data ? m : { ...m, data };
 }
 
 /** Refuses an output array that could shrink while a call writes it. */
@@ -33,8 +39,26 @@ export function checkStableOutput(out: Float32Array, name: string): Float32Array
  * Throws ERR_INVALID_ARGUMENT when `array` (non-empty when the call started) was detached, i.e.
  * its ArrayBuffer transferred, while an async call used it: its results are not to be trusted.
  */
-export function checkStillAttached(array: ArrayBufferView, name: string): void {
+function checkStillAttached(array: ArrayBufferView, name: string): void {
   if (array.byteLength === 0) {
     throw new VaeError('ERR_INVALID_ARGUMENT', `The ArrayBuffer of ${name} was transferred (detached) while an async call was using it; keep it attached until the call settles`);
   }
+}
+
+/**
+ * Runs an async call that uses `arrays` (by argument name) in place, and checks that none was
+ * detached before it, when it fails (freed memory read as NaN, say, is then explained) and when
+ * it succeeds (its results are then void): checkStillAttached's error wins over the call's own.
+ */
+export async function whileAttached<T>(arrays: Record<string, ArrayBufferView | null | undefined>, call: () => Promise<T>): Promise<T> {
+  const check = () => {
+    for (const [name, array] of Object.entries(arrays)) if (array) checkStillAttached(array, name);
+  };
+  check();
+  const result = await call().catch((err: unknown) => {
+    check();
+    throw err;
+  });
+  check();
+  return result;
 }

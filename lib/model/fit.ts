@@ -1,8 +1,8 @@
-import { checkStillAttached } from '../data/async_buffers';
+import { whileAttached } from '../data/async_buffers';
 import { Matrix } from '../data/matrix';
 import { invalidArgument, VaeError } from '../errors';
 import { AdamHyper, NativeModel } from '../native/binding';
-import { checkInteger, checkNumber, checkOptions } from './config';
+import { checkInteger, checkNumber } from './config';
 import { VaeConfig } from './types';
 
 /** Options of `vae.fit(data, options)`. */
@@ -56,7 +56,7 @@ export interface EpochStats {
   samplesPerSecond: number;
 }
 
-/** The keys of FitOptions, for checkOptions. */
+/** The keys of FitOptions, for checkOptions (vae.fit checks them before runFit). */
 export const FIT_OPTION_KEYS = [
   'epochs', 'batchSize', 'learningRate', 'beta1', 'beta2', 'epsilon', 'weightDecay', 'shuffle', 'validationData', 'signal', 'onEpochEnd', 'onBatchEnd',
 ] as const;
@@ -86,8 +86,7 @@ const TARGET_CHUNK_SECONDS = 0.1;
 const STATS_PER_BATCH = 4;
 const MAX_CHUNK_BATCHES = 4096;
 
-function resolveFitOptions(options: FitOptions | undefined) {
-  const o = checkOptions('options', options, FIT_OPTION_KEYS);
+function resolveFitOptions(o: FitOptions) {
   const hyper: AdamHyper = {
     learningRate: checkNumber('options.learningRate', o.learningRate ?? 1e-3, 0, 10, true),
     beta1: checkNumber('options.beta1', o.beta1 ?? 0.9, 0, 1 - 1e-9),
@@ -134,21 +133,8 @@ export async function runFit(
       throw new CallbackFailure(err, history);
     }
   };
-  // The native calls read the data in place: a transfer of its buffer before or during one
-  // voids it, and is reported as such whether the call succeeded or not.
-  const checkAttached = () => {
-    checkStillAttached(train.data, 'data');
-    if (validation) checkStillAttached(validation.data, 'options.validationData');
-  };
-  const nativeCall = async <T>(run: () => Promise<T>): Promise<T> => {
-    checkAttached();
-    const result = await run().catch((err: unknown) => {
-      checkAttached();
-      throw err;
-    });
-    checkAttached();
-    return result;
-  };
+  // The native calls read the data in place: a transfer of its buffer before or during one voids it.
+  const nativeCall = <T>(call: () => Promise<T>): Promise<T> => whileAttached({ data: train.data, 'options.validationData': validation?.data }, call);
   // Native, multi-threaded and off the event loop: the data can be hundreds of megabytes.
   await nativeCall(() => native.checkFiniteAsync(train.data, train.rows, 'data'));
   if (validation) await nativeCall(() => native.checkFiniteAsync(validation.data, validation.rows, 'options.validationData'));

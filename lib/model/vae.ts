@@ -1,8 +1,8 @@
-import { checkStableOutput, checkStillAttached, stableInput } from '../data/async_buffers';
+import { checkStableOutput, stableArray, stableInput, whileAttached } from '../data/async_buffers';
 import { allocateFloats, Matrix, toMatrix } from '../data/matrix';
 import { invalidArgument, VaeError } from '../errors';
 import { loadBinding, NativeModel, rethrowNative, toVaeError } from '../native/binding';
-import { NormalGenerator, randomSeed } from '../serve/normal';
+import { normalDraws, randomSeed } from '../serve/normal';
 import { checkInteger, checkOptions, checkThreads, layerShapes, resolveConfig, VaeOptions } from './config';
 import { CallbackFailure, EpochStats, FIT_OPTION_KEYS, FitAbortedError, FitOptions, runFit } from './fit';
 import { checkOptimizerState, OptimizerState } from './optimizer_state';
@@ -75,7 +75,7 @@ export class VAE {
   }
   set threads(value: number) {
     this.#assertIdle('setting threads');
-    if (this.#pendingReads > 0) throw new VaeError('ERR_BUSY', 'async inference calls are still running on this model; await them before setting threads');
+    this.#assertNoPendingReads('setting threads');
     this.#threads = checkThreads('threads', value);
     this.#native.setThreads(value);
   }
@@ -103,7 +103,7 @@ export class VAE {
    */
   async fit(data: Input, options: FitOptions = {}): Promise<EpochStats[]> {
     if (this.#training) throw new VaeError('ERR_BUSY', 'fit() is already running on this model; wait for it to settle');
-    if (this.#pendingReads > 0) throw new VaeError('ERR_BUSY', 'async inference calls are still running on this model; await them before fit()');
+    this.#assertNoPendingReads('fit()');
     const o = checkOptions('options', options, FIT_OPTION_KEYS);
     const train = stableInput(toMatrix(data, this.config.inputDim, 'data'));
     const validation = o.validationData === undefined ? undefined : stableInput(toMatrix(o.validationData, this.config.inputDim, 'options.validationData'));
@@ -193,7 +193,8 @@ export class VAE {
   /** reconstruct() on a worker thread. */
   async reconstructAsync(x: Input, options: { eps?: Input } = {}): Promise<Float32Array> {
     const input = this.#asyncInput(x, this.config.inputDim, 'x');
-    const eps = this.#eps(checkOptions('options', options, ['eps']).eps, input.rows, true);
+    const given = this.#eps(checkOptions('options', options, ['eps']).eps, input.rows);
+    const eps = given && stableArray(given);
     const out = allocateFloats(input.rows * this.config.inputDim, 'x');
     await this.#callAsync(() => this.#native.reconstructAsync(input.data, input.rows, eps, out), { x: input.data, 'options.eps': eps });
     return out;
@@ -281,7 +282,7 @@ export class VAE {
   /** Replaces all parameters (same layout as getParameters()). */
   setParameters(params: Float32Array): void {
     this.#assertIdle('setParameters()');
-    if (this.#pendingReads > 0) throw new VaeError('ERR_BUSY', 'async inference calls are still running on this model');
+    this.#assertNoPendingReads('setParameters()');
     if (!(params instanceof Float32Array) || params.length !== this.parameterCount) {
       throw invalidArgument('params', `a Float32Array of ${this.parameterCount} values`, params);
     }
@@ -304,7 +305,7 @@ export class VAE {
    */
   setOptimizerState(state: OptimizerState): void {
     this.#assertIdle('setOptimizerState()');
-    if (this.#pendingReads > 0) throw new VaeError('ERR_BUSY', 'async inference calls are still running on this model');
+    this.#assertNoPendingReads('setOptimizerState()');
     const { m, v, step, rngState } = checkOptimizerState(state, this.parameterCount);
     this.#call(() => this.#native.setOptimizer(m, v, rngState, step));
   }
@@ -410,6 +411,11 @@ export class VAE {
     if (this.#training) throw new VaeError('ERR_BUSY', `Cannot run ${what} while fit() is running on this model; await fit() first`);
   }
 
+  // Async inference reads the parameters and threads: what changes them waits for it.
+  #assertNoPendingReads(what: string): void {
+    if (this.#pendingReads > 0) throw new VaeError('ERR_BUSY', `async inference calls are still running on this model; await them before ${what}`);
+  }
+
   #input(x: Input, cols: number, name: string): Matrix {
     this.#assertIdle(`inference on ${name}`);
     return toMatrix(x, cols, name);
@@ -425,7 +431,7 @@ export class VAE {
     checkInteger('n', n, 1, 1 << 24);
     const { seed } = checkOptions('options', options, ['seed']);
     const from = seed === undefined ? randomSeed() : checkInteger('options.seed', seed, 0, Number.MAX_SAFE_INTEGER);
-    return new NormalGenerator(from).fill(allocateFloats(n * this.config.latentDim, 'n'));
+    return normalDraws(n * this.config.latentDim, from, 'n');
   }
 
   // Native blocks of rows write the output while others still read the input: they may share no memory.
@@ -438,11 +444,11 @@ export class VAE {
     return out;
   }
 
-  #eps(eps: Input | undefined, rows: number, async = false): Float32Array | null {
+  #eps(eps: Input | undefined, rows: number): Float32Array | null {
     if (eps === undefined) return null;
     const m = toMatrix(eps, this.config.latentDim, 'options.eps');
     if (m.rows !== rows) throw invalidArgument('options.eps', `${rows} rows of ${this.config.latentDim} values (one per input row)`, eps);
-    return async ? stableInput(m).data : m.data;
+    return m.data;
   }
 
   #evaluation(sums: Float64Array, rows: number): Evaluation {
@@ -464,16 +470,7 @@ export class VAE {
   async #callAsync<T>(fn: () => Promise<T>, arrays: Record<string, Float32Array | null>): Promise<T> {
     this.#pendingReads++;
     try {
-      const checkAttached = () => {
-        for (const [name, array] of Object.entries(arrays)) if (array) checkStillAttached(array, name);
-      };
-      // A detached input explains a failure too (e.g. freed memory read as NaN).
-      const result = await fn().catch((err: unknown) => {
-        checkAttached();
-        rethrowNative(err);
-      });
-      checkAttached();
-      return result;
+      return await whileAttached(arrays, fn).catch(rethrowNative);
     } finally {
       this.#pendingReads--;
     }

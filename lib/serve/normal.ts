@@ -1,3 +1,4 @@
+import { allocateFloats } from '../data/matrix';
 import { invalidArgument } from '../errors';
 
 /**
@@ -50,8 +51,9 @@ export class NormalGenerator {
 }
 
 /** `count` standard normal draws from `seed`. */
-export function normalDraws(count: number, seed: number): Float32Array {
-  return new NormalGenerator(seed).fill(new Float32Array(count));
+/** `count` draws from `seed`; `countName`, the argument that decides count, names a count too large to allocate. */
+export function normalDraws(count: number, seed: number, countName = 'count'): Float32Array {
+  return new NormalGenerator(seed).fill(allocateFloats(count, countName));
 }
 
 /** A fresh seed for callers that did not give one (so the draws are not reproducible). */

@@ -15,7 +15,7 @@ import {
 } from '../onnx/graph_kinds';
 import { readOnnxMetadata, type OnnxModelMetadata } from '../onnx/metadata';
 import { checkInput, type MatrixInput } from './input';
-import { NormalGenerator, randomSeed } from './normal';
+import { normalDraws, randomSeed } from './normal';
 
 export interface OnnxVAEOptions {
   /** Threads used inside one op (onnxruntime's intra_op_num_threads); 0 = onnxruntime's default. */
@@ -184,7 +184,7 @@ export class OnnxVAE {
   private noise(rows: number, seed: number | undefined, rowsName: string): Matrix {
     if (seed !== undefined && (!Number.isSafeInteger(seed) || seed < 0)) throw invalidArgument('options.seed', 'a non-negative safe integer', seed);
     const cols = this.latentDim;
-    return { data: new NormalGenerator(seed ?? randomSeed()).fill(allocateFloats(rows * cols, rowsName)), rows, cols };
+    return { data: normalDraws(rows * cols, seed ?? randomSeed(), rowsName), rows, cols };
   }
 
   /**
