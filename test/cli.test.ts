@@ -1,12 +1,8 @@
 /**
  * End-to-end tests of the `vae` command: each test spawns the compiled CLI (`node dist/cli/main.js`)
- * in a temp directory, exactly as users run it.
- *
- * Build choice: beforeAll compiles with tsc only when dist/cli/main.js is missing or older than
- * some lib/**.ts source, so `npx jest test/cli.test.ts` works on a fresh checkout and costs
- * nothing when `npm run build:ts` already ran.
+ * in a temp directory, exactly as users run it (beforeAll compiles dist/ if it is stale).
  */
-import { execFileSync, spawn } from 'child_process';
+import { spawn } from 'child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -15,25 +11,15 @@ import { PNG } from 'pngjs';
 import { VAE } from '../lib/model/vae';
 import { loadEmbeddedFashionMnist, readCsv, readNpyMatrix, writeCsv, writeNpy, Matrix } from '../lib/data';
 import { imageGrid, reconstructionGrid } from '../lib/image';
+import { DIST, ensureDist } from './helpers/dist';
 
-const ROOT = path.resolve(__dirname, '..');
-const MAIN = path.join(ROOT, 'dist', 'cli', 'main.js');
+const MAIN = path.join(DIST, 'cli', 'main.js');
 
 interface Run {
   code: number | null;
   signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
-}
-
-function newestSource(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, entry.name);
-    if (entry.isDirectory()) newest = Math.max(newest, newestSource(p));
-    else if (entry.name.endsWith('.ts')) newest = Math.max(newest, statSync(p).mtimeMs);
-  }
-  return newest;
 }
 
 /** Runs the CLI to completion (1-2 threads keep tests fair to the 2-core machine). */
@@ -80,9 +66,7 @@ let model: string;
 let firstRows: Matrix; // 300 embedded images, the encode inputs
 
 beforeAll(async () => {
-  if (!existsSync(MAIN) || statSync(MAIN).mtimeMs < newestSource(path.join(ROOT, 'lib'))) {
-    execFileSync(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(ROOT, 'tsconfig.json')], { stdio: 'inherit' });
-  }
+  ensureDist(MAIN);
   tmp = mkdtempSync(path.join(os.tmpdir(), 'vae-cli-'));
   const { x } = await loadEmbeddedFashionMnist();
   firstRows = { data: x.data.slice(0, 300 * 784), rows: 300, cols: 784 };

@@ -30,6 +30,15 @@ inline void throw_type(Napi::Env env, const std::string& name, const std::string
   error.ThrowAsJavaScriptException();
 }
 
+// False once the environment can no longer run JavaScript: a worker thread
+// being terminated, whose running calls Node still completes. N-API calls that
+// need JS (creating an ArrayBuffer, settling a promise) then fail and return
+// empty values, so nothing may be written through them.
+inline bool can_run_js(Napi::Env env) {
+  napi_value probe;
+  return napi_create_arraybuffer(env, 0, nullptr, &probe) == napi_ok;
+}
+
 struct F32 {
   float* data = nullptr;
   int64_t length = 0;

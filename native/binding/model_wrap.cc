@@ -472,6 +472,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
 
   static Napi::Value sums_array(Napi::Env env, const vae::LossSums& sums) {
     Napi::Float64Array out = Napi::Float64Array::New(env, 2);
+    if (out.IsEmpty()) return env.Undefined();  // the environment is shutting down
     out[0] = sums.reconstruction;
     out[1] = sums.kl;
     return out;

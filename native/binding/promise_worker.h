@@ -54,10 +54,12 @@ class PromiseWorker : public Napi::AsyncWorker {
   }
   void OnOK() override {
     if (on_settled) on_settled();
+    if (!can_run_js(Env())) return;
     deferred_.Resolve(result_ ? result_(Env()) : Env().Undefined());
   }
   void OnError(const Napi::Error&) override {
     if (on_settled) on_settled();
+    if (!can_run_js(Env())) return;
     deferred_.Reject(make_error(Env(), error_.code, error_.message).Value());
   }
 
