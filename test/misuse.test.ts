@@ -6,6 +6,7 @@ import { tmpdir } from 'os';
 import { join } from 'path';
 import { VAE, VaeError } from '../lib';
 import { encodeModelFile, decodeModelFile } from '../lib/model/file_format';
+import { Growable, Resizable, resizableCopy } from './helpers/buffers';
 import { expectRejects, expectVaeError } from './helpers/errors';
 
 let dir: string;
@@ -14,20 +15,14 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-// ES2024 resizable buffers (Node >= 20), which this project's TypeScript lib does not declare.
-type ResizableArrayBuffer = ArrayBuffer & { resize(byteLength: number): void };
-const Resizable = ArrayBuffer as unknown as new (byteLength: number, options: { maxByteLength: number }) => ResizableArrayBuffer;
-const Growable = SharedArrayBuffer as unknown as new (byteLength: number, options: { maxByteLength: number }) => SharedArrayBuffer;
 
 const tiny = () => new VAE({ inputDim: 8, latentDim: 2, encoderLayers: [6], seed: 3, threads: 1 });
 const rowsOf = (rows: number, fill = 0.5) => new Float32Array(rows * 8).fill(fill);
 
 describe('buffers that change while an async call runs', () => {
   const resizable = (rows: number) => {
-    const buffer = new Resizable(rows * 8 * 4, { maxByteLength: rows * 8 * 4 });
-    const x = new Float32Array(buffer);
-    x.set(rowsOf(rows, 0.25));
-    return { buffer, x };
+    const { buffer, array } = resizableCopy(rowsOf(rows, 0.25));
+    return { buffer, x: array };
   };
 
   test('an input over a resizable ArrayBuffer is copied: shrinking it meanwhile changes nothing', async () => {

@@ -6,6 +6,7 @@ import type { DenseWeights, VaeConfig, VaeWeights } from '../lib/model/types';
 import { exportAll, referenceForward, writeOnnxModel } from '../lib/onnx';
 import { NormalGenerator, normalDraws, OnnxVAE } from '../lib/serve';
 import { makeConfig, randomWeights, scaledArray, uniforms } from './helpers/random';
+import { resizableCopy } from './helpers/buffers';
 import { expectRejects } from './helpers/errors';
 
 const TOLERANCE = 1e-5;
@@ -187,6 +188,29 @@ describe('input validation', () => {
 
   test('n beyond 2^24 draws is refused', async () => {
     await expectRejects(vae.sample(2 ** 40), 'ERR_INVALID_ARGUMENT', /an integer in \[1, 16777216\] for n/);
+  });
+});
+
+describe('input buffers that change between batches', () => {
+  test('an input over a resizable ArrayBuffer is copied: shrinking it meanwhile changes nothing', async () => {
+    const batched = await OnnxVAE.open(dir, { batchSize: 4, graphs: ['encoder-mean'] });
+    const expected = await batched.encodeMean(x);
+    const { buffer, array } = resizableCopy(x);
+    const running = batched.encodeMean(array);
+    buffer.resize(0);
+    expect(await running).toEqual(expected);
+    await batched.close();
+  });
+
+  test('an input transferred meanwhile rejects with ERR_INVALID_ARGUMENT', async () => {
+    const batched = await OnnxVAE.open(dir, { batchSize: 4, graphs: ['decoder'] });
+    const z = scaledArray(rows * config.latentDim, uniforms(9), 2, -1);
+    const running = batched.decode(z);
+    const zBuffer = z.buffer as ArrayBuffer;
+    const keep = structuredClone(zBuffer, { transfer: [zBuffer] }); // kept alive: the memory stays valid
+    await expectRejects(running, 'ERR_INVALID_ARGUMENT', /ArrayBuffer of z was transferred/);
+    expect(keep.byteLength).toBe(rows * config.latentDim * 4);
+    await batched.close();
   });
 });
 

@@ -2,6 +2,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { allocateFloats, type Matrix } from '../data/matrix';
+import { stableInput, whileAttached } from '../data/async_buffers';
 import { invalidArgument, VaeError } from '../errors';
 import { checkOptions } from '../model/config';
 import {
@@ -176,8 +177,9 @@ export class OnnxVAE {
     return this.closing;
   }
 
+  // Checked, and copied if its buffer is resizable: a call reads it across several batches.
   private input(value: MatrixInput, width: 'inputDim' | 'latentDim', name: string, rows?: number): Matrix {
-    return checkInput(value, this.metadata[width], name, rows);
+    return stableInput(checkInput(value, this.metadata[width], name, rows));
   }
 
   // eps ~ N(0, I) for `rows` rows, whose number the argument `rowsName` decides.
@@ -216,18 +218,21 @@ export class OnnxVAE {
 
     this.running++;
     try {
-      for (let start = 0; start < rows; start += this.batchSize) {
-        if (this.closed) throw new VaeError('ERR_ABORTED', `${method}() stopped: close() was called while it ran`);
-        const end = Math.min(rows, start + this.batchSize);
-        const batch: Record<string, Tensor> = {};
-        for (const [name, m] of entries) batch[name] = new Tensor('float32', m.data.subarray(start * m.cols, end * m.cols), [end - start, m.cols]);
-        const fetched = await session.run(batch, outputs as readonly string[]);
-        for (const name of outputs) {
-          const width = this.metadata[ONNX_TENSOR_WIDTHS[name]];
-          results[name].set(fetched[name].data as Float32Array, start * width);
+      // Your code runs between batches: an input transferred meanwhile is reported as such.
+      return await whileAttached(Object.fromEntries(entries.map(([name, m]) => [name, m.data])), async () => {
+        for (let start = 0; start < rows; start += this.batchSize) {
+          if (this.closed) throw new VaeError('ERR_ABORTED', `${method}() stopped: close() was called while it ran`);
+          const end = Math.min(rows, start + this.batchSize);
+          const batch: Record<string, Tensor> = {};
+          for (const [name, m] of entries) batch[name] = new Tensor('float32', m.data.subarray(start * m.cols, end * m.cols), [end - start, m.cols]);
+          const fetched = await session.run(batch, outputs as readonly string[]);
+          for (const name of outputs) {
+            const width = this.metadata[ONNX_TENSOR_WIDTHS[name]];
+            results[name].set(fetched[name].data as Float32Array, start * width);
+          }
         }
-      }
-      return results;
+        return results;
+      });
     } finally {
       this.running--;
       if (this.running === 0) for (const resolve of this.whenIdle.splice(0)) resolve();
