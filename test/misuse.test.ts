@@ -155,7 +155,7 @@ describe("the caller's own callback errors", () => {
 describe('config', () => {
   test('is frozen all the way down, so saving and exporting read the layers the model has', () => {
     const vae = new VAE({ inputDim: 8, latentDim: 2, encoderLayers: [6, 3], threads: 1 });
-    expect(() => vae.config.encoderLayers.reverse()).toThrow(TypeError);
+    expect(() => (vae.config.encoderLayers as number[]).reverse()).toThrow(TypeError);
     expect(() => (vae.config.decoderLayers as number[]).push(1)).toThrow(TypeError);
     expect(vae.config.encoderLayers).toEqual([6, 3]);
     const file = join(dir, 'frozen.vae');

@@ -10,9 +10,9 @@ export interface VaeOptions {
   /** Latent dimension d (default 20). */
   latentDim?: number;
   /** Hidden layer widths of the encoder (default [400]). */
-  encoderLayers?: number[];
+  encoderLayers?: readonly number[];
   /** Hidden layer widths of the decoder (default: the encoder's, reversed). */
-  decoderLayers?: number[];
+  decoderLayers?: readonly number[];
   /** Hidden activation (default 'relu'). */
   activation?: Activation;
   /** Decoder likelihood (default 'bernoulli'). */

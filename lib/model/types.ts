@@ -16,8 +16,8 @@ export const LIKELIHOODS: readonly Likelihood[] = ['bernoulli', 'gaussian'];
 export interface VaeConfig {
   inputDim: number;
   latentDim: number;
-  encoderLayers: number[];
-  decoderLayers: number[];
+  encoderLayers: readonly number[];
+  decoderLayers: readonly number[];
   activation: Activation;
   likelihood: Likelihood;
   beta: number;

@@ -11,8 +11,8 @@ import { VaeError } from '../errors';
 export interface NativeModelConfig {
   inputDim: number;
   latentDim: number;
-  encoderLayers: number[];
-  decoderLayers: number[];
+  encoderLayers: readonly number[];
+  decoderLayers: readonly number[];
   activation: number; // index into ACTIVATIONS
   likelihood: number; // 0 bernoulli, 1 gaussian
   beta: number;
