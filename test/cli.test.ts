@@ -119,6 +119,17 @@ describe('vae train', () => {
     expect(doc.interrupted).toBe(true);
     expect(doc.history).toHaveLength(saved.history.length);
   });
+
+  test('a reader that closes the pipe early (| head -2) does not stop the training or the save', async () => {
+    const out = path.join(tmp, 'piped');
+    const child = spawn(process.execPath, [MAIN, 'train', '--limit', '500', '--epochs', '3', '--hidden', '64', '--out', out], { cwd: tmp, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout.once('data', () => child.stdout.destroy()); // the reader goes away after its first chunk
+    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+    expect((await VAE.load(path.join(out, 'model.vae'))).history).toHaveLength(3);
+  });
 });
 
 describe('commands on a trained model', () => {

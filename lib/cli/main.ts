@@ -5,7 +5,7 @@
  */
 import { Command } from 'commander';
 import { libraryVersion } from '../version';
-import { oneLine, reportError } from './errors';
+import { EXIT, oneLine, reportError } from './errors';
 import { registerTrain } from './train';
 import { registerEval } from './eval';
 import { registerEncode } from './encode';
@@ -34,7 +34,22 @@ function buildProgram(): Command {
   return program;
 }
 
+/**
+ * A reader that goes away (`vae train | head -2`) closes stdout or stderr, and the next write
+ * fails with EPIPE as an 'error' event, which would end the process with a stack trace before
+ * the model is saved. The command carries on without that stream; any other failure of an
+ * output stream makes the exit code non-zero.
+ */
+function carryOnWithoutClosedOutputs(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') process.exitCode = EXIT.FAILURE;
+    });
+  }
+}
+
 async function main(): Promise<void> {
+  carryOnWithoutClosedOutputs();
   // Read from argv, not the parsed options: it must also work when parsing itself fails.
   const verbose = process.argv.includes('--verbose');
   try {
