@@ -1,4 +1,7 @@
 // Exported ONNX graphs run by onnxruntime-node give the native engine's outputs (same eps).
+// First: loading onnxruntime-node switches this file's Float32Array (test/setup/realm.ts), and
+// OnnxVAE would load it only when first used, after this file made its arrays.
+import 'onnxruntime-node';
 import { mkdtempSync, rmSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';

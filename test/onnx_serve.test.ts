@@ -1,3 +1,7 @@
+// First: loading onnxruntime-node switches this file's Float32Array (test/setup/realm.ts), and
+// OnnxVAE would load it only when first used, after this file made its arrays.
+import 'onnxruntime-node';
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +11,7 @@ import { exportAll, referenceForward, writeOnnxModel } from '../lib/onnx';
 import { NormalGenerator, normalDraws, OnnxVAE } from '../lib/serve';
 import { makeConfig, randomWeights, scaledArray, uniforms } from './helpers/random';
 import { resizableCopy } from './helpers/buffers';
+import { DIST, ensureDist } from './helpers/dist';
 import { expectRejects } from './helpers/errors';
 
 const TOLERANCE = 1e-5;
@@ -188,6 +193,29 @@ describe('input validation', () => {
 
   test('n beyond 2^24 draws is refused', async () => {
     await expectRejects(vae.sample(2 ** 40), 'ERR_INVALID_ARGUMENT', /an integer in \[1, 16777216\] for n/);
+  });
+});
+
+describe('onnxruntime-node, an optional dependency', () => {
+  test('is loaded only by OnnxVAE.open, which says how to install it when it is missing', () => {
+    ensureDist();
+    // A Node process in which onnxruntime-node cannot be found, as after an offline install.
+    const script = `
+      const Module = require('module');
+      const resolve = Module._resolveFilename;
+      Module._resolveFilename = function (request, ...rest) {
+        if (request === 'onnxruntime-node') throw Object.assign(new Error("Cannot find module 'onnxruntime-node'"), { code: 'MODULE_NOT_FOUND' });
+        return resolve.call(this, request, ...rest);
+      };
+      const { VAE } = require(${JSON.stringify(DIST)});
+      const { OnnxVAE } = require(${JSON.stringify(join(DIST, 'serve'))});
+      new VAE({ inputDim: 8, latentDim: 2, encoderLayers: [4], threads: 1 }).encodeMean(new Float32Array(8));
+      OnnxVAE.open(${JSON.stringify(dir)}).then(() => console.log('opened'), (e) => console.log(JSON.stringify({ name: e.name, code: e.code, message: e.message })));`;
+    const run = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+    expect(run.stderr).toBe('');
+    const err = JSON.parse(run.stdout) as { name: string; code: string; message: string };
+    expect(err).toMatchObject({ name: 'VaeError', code: 'ERR_NATIVE' });
+    expect(err.message).toMatch(/OnnxVAE needs onnxruntime-node.*ONNXRUNTIME_NODE_INSTALL=skip npm install onnxruntime-node/);
   });
 });
 

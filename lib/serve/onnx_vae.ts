@@ -1,6 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { InferenceSession, Tensor } from 'onnxruntime-node';
+import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import { allocateFloats, type Matrix } from '../data/matrix';
 import { stableInput, whileAttached } from '../data/async_buffers';
 import { invalidArgument, VaeError } from '../errors';
@@ -17,6 +17,7 @@ import {
 import { readOnnxMetadata, type OnnxModelMetadata } from '../onnx/metadata';
 import { checkInput, type MatrixInput } from './input';
 import { normalDraws, randomSeed } from './normal';
+import { onnxRuntime } from './runtime';
 
 export interface OnnxVAEOptions {
   /** Threads used inside one op (onnxruntime's intra_op_num_threads); 0 = onnxruntime's default. */
@@ -224,6 +225,7 @@ export class OnnxVAE {
           if (this.closed) throw new VaeError('ERR_ABORTED', `${method}() stopped: close() was called while it ran`);
           const end = Math.min(rows, start + this.batchSize);
           const batch: Record<string, Tensor> = {};
+          const { Tensor } = onnxRuntime();
           for (const [name, m] of entries) batch[name] = new Tensor('float32', m.data.subarray(start * m.cols, end * m.cols), [end - start, m.cols]);
           const fetched = await session.run(batch, outputs as readonly string[]);
           for (const name of outputs) {
@@ -302,9 +304,10 @@ function checkSameModel(metadata: OnnxModelMetadata, path: string, first: { path
 }
 
 async function createSession(kind: OnnxGraphKind, path: string, bytes: Uint8Array, options: InferenceSession.SessionOptions): Promise<InferenceSession> {
+  const runtime = onnxRuntime(); // outside the try: a missing runtime is not a bad file
   let session: InferenceSession;
   try {
-    session = await InferenceSession.create(bytes, options);
+    session = await runtime.InferenceSession.create(bytes, options);
   } catch (err) {
     throw new VaeError('ERR_FILE_FORMAT', `onnxruntime could not load ${path}: ${(err as Error).message}`, { cause: err });
   }
