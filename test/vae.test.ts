@@ -156,6 +156,15 @@ describe('training', () => {
     const two = new VAE({ seed: 1, threads: 2 });
     await expectRejects(two.fit(big), 'ERR_NON_FINITE', /^data .*row 2500, column 9/);
     await expectRejects(two.fit(images, { validationData: big }), 'ERR_NON_FINITE', /^options\.validationData .*row 2500, column 9/);
+    // A bernoulli model's targets lie in [0, 1] (0 and 1 included); 8-bit pixels are the usual slip.
+    const pixels = images.data.slice(0, 784 * 10).map((v) => Math.round(v * 255));
+    await expectRejects(vae.fit(pixels), 'ERR_INVALID_ARGUMENT', /^Expected values in \[0, 1\] \(a bernoulli model's data\) for data but received [2-9]\d* at row 0, column \d+; scale it/);
+    const ragged = new Float32Array(784 * 4000).fill(1);
+    ragged[784 * 3000 + 1] = -0.5;
+    ragged[784 * 3500] = 1.0000001;
+    await expectRejects(two.fit(images, { validationData: ragged }), 'ERR_INVALID_ARGUMENT', /for options\.validationData but received -0\.5 at row 3000, column 1/);
+    const gaussian = new VAE({ seed: 1, threads: 1, likelihood: 'gaussian', encoderLayers: [8], latentDim: 2 });
+    expect(await gaussian.fit(pixels, { epochs: 1 })).toHaveLength(1);
     await expectRejects(vae.fit(images, { epochs: 0 }), 'ERR_INVALID_ARGUMENT', /options.epochs/);
     await expectRejects(vae.fit(images, { batchSize: 1.5 }), 'ERR_INVALID_ARGUMENT', /options.batchSize/);
     await expectRejects(vae.fit(images, { learningRate: -1 }), 'ERR_INVALID_ARGUMENT', /options.learningRate/);

@@ -136,8 +136,8 @@ export async function runFit(
   // The native calls read the data in place: a transfer of its buffer before or during one voids it.
   const nativeCall = <T>(call: () => Promise<T>): Promise<T> => whileAttached({ data: train.data, 'options.validationData': validation?.data }, call);
   // Native, multi-threaded and off the event loop: the data can be hundreds of megabytes.
-  await nativeCall(() => native.checkFiniteAsync(train.data, train.rows, 'data'));
-  if (validation) await nativeCall(() => native.checkFiniteAsync(validation.data, validation.rows, 'options.validationData'));
+  await nativeCall(() => native.checkTrainingDataAsync(train.data, train.rows, 'data'));
+  if (validation) await nativeCall(() => native.checkTrainingDataAsync(validation.data, validation.rows, 'options.validationData'));
 
   const batchesPerEpoch = Math.ceil(train.rows / batchSize);
   const onAbort = () => native.cancel();

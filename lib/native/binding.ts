@@ -38,7 +38,8 @@ export interface NativeModel {
   /** [sync] */ setOptimizer(m: Float32Array, v: Float32Array, rngState: Uint32Array, step: number): void;
   /** [sync] */ encode(x: Float32Array, rows: number, mean: Float32Array, logVar: Float32Array | null): void;
   /** [async] rejects with ERR_NON_FINITE naming (as `name`) the row and column of the first NaN or Infinity */
-  checkFiniteAsync(x: Float32Array, rows: number, name: string): Promise<void>;
+  /** NaN or infinity, and for bernoulli models values outside [0, 1], are refused, by row and column. */
+  checkTrainingDataAsync(x: Float32Array, rows: number, name: string): Promise<void>;
   /** [async] */ encodeAsync(x: Float32Array, rows: number, mean: Float32Array, logVar: Float32Array | null): Promise<void>;
   /** [sync] */ decode(z: Float32Array, rows: number, out: Float32Array): void;
   /** [async] */ decodeAsync(z: Float32Array, rows: number, out: Float32Array): Promise<void>;

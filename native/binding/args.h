@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <string>
 
 #include "core/ops.h"
@@ -37,6 +38,13 @@ inline void throw_type(Napi::Env env, const std::string& name, const std::string
 inline bool can_run_js(Napi::Env env) {
   napi_value probe;
   return napi_create_arraybuffer(env, 0, nullptr, &probe) == napi_ok;
+}
+
+// A float for a message: up to 9 significant digits, enough to tell float32 values apart.
+inline std::string format_float(float v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.9g", static_cast<double>(v));
+  return buf;
 }
 
 struct F32 {

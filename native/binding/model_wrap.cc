@@ -48,7 +48,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
                            InstanceMethod<&NativeModel::train_async>("trainAsync"),
                            InstanceMethod<&NativeModel::cancel>("cancel"),
                            InstanceMethod<&NativeModel::loss_and_gradients>("lossAndGradients"),
-                           InstanceMethod<&NativeModel::check_finite_async>("checkFiniteAsync"),
+                           InstanceMethod<&NativeModel::check_training_data_async>("checkTrainingDataAsync"),
                        });
   }
 
@@ -423,9 +423,12 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     return info.Env().Undefined();
   }
 
-  // [async] checkFiniteAsync(x, rows, name) -> Promise<void>: rejects with
-  // ERR_NON_FINITE naming the row and column of the first NaN or infinity.
-  Napi::Value check_finite_async(const Napi::CallbackInfo& info) {
+  // [async] checkTrainingDataAsync(x, rows, name) -> Promise<void>: rejects with
+  // ERR_NON_FINITE naming the row and column of the first NaN or infinity, or,
+  // for a bernoulli model, ERR_INVALID_ARGUMENT naming the first value outside
+  // [0, 1] (binary cross-entropy against such targets is unbounded below: the
+  // loss would fall forever without describing the data).
+  Napi::Value check_training_data_async(const Napi::CallbackInfo& info) {
     Io io;
     const int n = model_ ? model_->config().input_dim : 0;
     if (!parse_rows(info, "x", n, &io)) return info.Env().Undefined();
@@ -434,7 +437,19 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       return info.Env().Undefined();
     }
     const std::string name = info[2].As<Napi::String>().Utf8Value();
-    return queue(info, 1, {[=]() { return finite_error(name.c_str(), io.in.data, io.rows * n, n); }});
+    const bool bernoulli = model_->config().likelihood == vae::Likelihood::Bernoulli;
+    const int threads = model_->config().threads;
+    return queue(info, 1, {[=]() {
+                   TaskError e = finite_error(name.c_str(), io.in.data, io.rows * n, n);
+                   if (!e.code.empty() || !bernoulli) return e;
+                   const int64_t bad = vae::find_outside_unit(io.in.data, io.rows * n, threads);
+                   if (bad < 0) return TaskError{};
+                   return TaskError{"ERR_INVALID_ARGUMENT",
+                                    "Expected values in [0, 1] (a bernoulli model's data) for " + name + " but received " +
+                                        format_float(io.in.data[bad]) + " at row " + std::to_string(bad / n) + ", column " +
+                                        std::to_string(bad % n) +
+                                        "; scale it (8-bit pixels: divide by 255) or use likelihood 'gaussian'"};
+                 }});
   }
 
   // [sync] lossAndGradients(x, rows, eps, grads | null) -> Float64Array [recSum, klSum]

@@ -200,38 +200,50 @@ void store_min(std::atomic<int64_t>& first, int64_t candidate) {
   }
 }
 
-int64_t find_non_finite_serial(const float* x, int64_t begin, int64_t end) {
-  // Branch-free test of whole blocks (vectorizes: all-ones exponent bits mean
-  // NaN or infinity); only a block that fails is scanned element by element.
+// Index of the first x[i] in [begin, end) for which bad(x[i]), or -1. Whole
+// blocks are tested branch-free (the loop vectorizes); only a block that fails
+// is scanned element by element.
+template <class Bad>
+int64_t find_first_serial(const float* x, int64_t begin, int64_t end, Bad bad) {
   constexpr int64_t kBlock = 4096;
   for (int64_t start = begin; start < end; start += kBlock) {
     const int64_t stop = std::min(end, start + kBlock);
-    uint32_t bad = 0;
-    for (int64_t i = start; i < stop; i++) {
-      uint32_t bits;
-      std::memcpy(&bits, x + i, sizeof bits);
-      bad |= static_cast<uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
-    }
-    if (!bad) continue;
+    uint32_t any = 0;
+    for (int64_t i = start; i < stop; i++) any |= static_cast<uint32_t>(bad(x[i]));
+    if (!any) continue;
     for (int64_t i = start; i < stop; i++)
-      if (!std::isfinite(x[i])) return i;
+      if (bad(x[i])) return i;
   }
   return -1;
 }
-}  // namespace
 
-int64_t find_non_finite(const float* x, int64_t n, int threads) {
-  // Each slice finds its own first bad index; the smallest one wins.
+// The same over x[0..n) in parallel slices: each finds its own first, the smallest wins.
+template <class Bad>
+int64_t find_first(const float* x, int64_t n, int threads, Bad bad) {
   std::atomic<int64_t> first{n};
   parallel_for_range(n, threads, 1 << 20, [&](long long begin, long long end) {
-    const int64_t bad = find_non_finite_serial(x, begin, end);
-    if (bad >= 0) store_min(first, bad);
+    const int64_t found = find_first_serial(x, begin, end, bad);
+    if (found >= 0) store_min(first, found);
   });
   return first.load() < n ? first.load() : -1;
 }
 
+// Lambdas rather than functions, so that each find_first is compiled (and vectorized) with its test inlined.
+// NaN or infinity: all-ones exponent bits.
+const auto non_finite = [](float v) {
+  uint32_t bits;
+  std::memcpy(&bits, &v, sizeof bits);
+  return (bits & 0x7f800000u) == 0x7f800000u;
+};
+const auto outside_unit = [](float v) { return !(v >= 0.0f && v <= 1.0f); };  // NaN too
+}  // namespace
+
+int64_t find_non_finite(const float* x, int64_t n, int threads) { return find_first(x, n, threads, non_finite); }
+
+int64_t find_outside_unit(const float* x, int64_t n, int threads) { return find_first(x, n, threads, outside_unit); }
+
 bool InputCheck::scan(const float* part, int64_t n) {
-  const int64_t bad = find_non_finite_serial(part, 0, n);
+  const int64_t bad = find_first_serial(part, 0, n, non_finite);
   if (bad >= 0) store_min(first_, (part - input_) + bad);
   return !failed();
 }

@@ -91,6 +91,9 @@ void gaussian_sse_backward(float* dmean, const float* mean, const float* target,
 // Index of the first NaN or infinity in x[0..n), or -1. Large arrays are
 // scanned on up to `threads` threads.
 int64_t find_non_finite(const float* x, int64_t n, int threads = 1);
+// Index of the first value outside [0, 1] (NaN included) in x[0..n), or -1: the
+// targets a bernoulli likelihood accepts.
+int64_t find_outside_unit(const float* x, int64_t n, int threads = 1);
 
 // Checks an inference call's input for NaN and infinity while the call runs:
 // each block of rows scans its own rows just before its first product reads
