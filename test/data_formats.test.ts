@@ -145,6 +145,7 @@ describe('IDX', () => {
     const missing = await vaeError(() => readIdx(tmp('nope.idx')));
     expect(missing.code).toBe('ERR_IO');
     expect(missing.message).toContain('nope.idx');
+    expect(missing.message).toMatch(/: ENOENT: no such file/); // the code once, not "ENOENT ENOENT:"
   });
 });
 

@@ -8,7 +8,9 @@ export function ioError(op: string, file: string, err: unknown): VaeError {
   if (err instanceof VaeError) return err;
   const code = (err as NodeJS.ErrnoException)?.code;
   const msg = err instanceof Error ? err.message : String(err);
-  return new VaeError('ERR_IO', `Cannot ${op} ${JSON.stringify(file)}: ${code ? code + ' ' : ''}${msg}`, { cause: err });
+  // Node's fs messages already start with their code ("ENOENT: no such file ..."): not twice.
+  const prefix = code && !msg.startsWith(code) ? code + ' ' : '';
+  return new VaeError('ERR_IO', `Cannot ${op} ${JSON.stringify(file)}: ${prefix}${msg}`, { cause: err });
 }
 
 /** Error for malformed content, always naming the file so users know which input is bad. */
