@@ -195,6 +195,15 @@ describe('commands on a trained model', () => {
     expect(r.code).toBe(0);
     const blank = new Float32Array(12 * 784);
     expect(pngSize(recon)).toEqual(bufferPngSize(reconstructionGrid(blank, blank, 12, 28, 28, { scale: 2 })));
+
+    // A PNG is not written under another name.
+    for (const command of ['sample', 'reconstruct']) {
+      const wrong = await vae([command, model, '--out', 'grid.jpg'], tmp);
+      expectOneLineError(wrong);
+      expect(wrong.code).toBe(2);
+      expect(wrong.stderr).toMatch(/'grid\.jpg' is invalid\. Expected a file name ending in \.png/);
+      expect(existsSync(path.join(tmp, 'grid.jpg'))).toBe(false);
+    }
   });
 
   test('export writes the 5 ONNX graphs', async () => {

@@ -18,6 +18,16 @@ export function integer(min: number, max = Number.MAX_SAFE_INTEGER): (value: str
   };
 }
 
+/** Parser of an output file name with the extension of what is written into it (e.g. ".png"). */
+export function fileWithExtension(extension: string): (value: string) => string {
+  return (value: string) => {
+    if (!value.toLowerCase().endsWith(extension) || value.length === extension.length) {
+      throw new InvalidArgumentError(`Expected a file name ending in ${extension} (the command writes ${extension.slice(1).toUpperCase()}).`);
+    }
+    return value;
+  };
+}
+
 /** Parser of a finite number; `exclusiveMin` rejects min itself (e.g. a learning rate of 0). */
 export function number(min: number, max: number, exclusiveMin = false): (value: string) => number {
   return (value: string) => {

@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 import { DataArgs, addDataOptions, checkColumns, loadEvalSplit } from './data';
 import { addThreadsOption, loadModel } from './model';
-import { integer } from './parse';
+import { fileWithExtension, integer } from './parse';
 import { requireImageSide, writeReconstructions } from './images';
 
 interface ReconstructArgs extends DataArgs {
@@ -19,7 +19,7 @@ export function registerReconstruct(program: Command): void {
   addDataOptions(cmd, 'images: a file, an MNIST-style directory (its t10k split); default: the embedded held-out rows');
   addThreadsOption(cmd)
     .option('--n <count>', 'number of images', integer(1, 1 << 16), 32)
-    .option('--out <file>', 'output PNG', 'reconstructions.png')
+    .option('--out <file>', 'output PNG', fileWithExtension('.png'), 'reconstructions.png')
     .action(async (modelFile: string, args: ReconstructArgs) => {
       const vae = await loadModel(modelFile, args.threads);
       requireImageSide(vae.config.inputDim);

@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 import { randomInt } from 'crypto';
 import { addThreadsOption, loadModel } from './model';
-import { integer } from './parse';
+import { fileWithExtension, integer } from './parse';
 import { requireImageSide, writeSamples } from './images';
 
 interface SampleArgs {
@@ -18,7 +18,7 @@ export function registerSample(program: Command): void {
     .argument('<model>', 'model file written by vae train')
     .description('decode n draws from the prior into a PNG grid (square images, e.g. 28 x 28 for 784 inputs)')
     .option('--n <count>', 'number of images', integer(1, 1 << 16), 64)
-    .option('--out <file>', 'output PNG', 'samples.png')
+    .option('--out <file>', 'output PNG', fileWithExtension('.png'), 'samples.png')
     .option('--seed <n>', 'seed of the draws (default: random, printed)', integer(0));
   addThreadsOption(cmd).action(async (modelFile: string, args: SampleArgs) => {
     const vae = await loadModel(modelFile, args.threads);
