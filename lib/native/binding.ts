@@ -37,8 +37,10 @@ export interface NativeModel {
   copyOptimizer(m: Float32Array, v: Float32Array, rngState: Uint32Array): number;
   /** [sync] */ setOptimizer(m: Float32Array, v: Float32Array, rngState: Uint32Array, step: number): void;
   /** [sync] */ encode(x: Float32Array, rows: number, mean: Float32Array, logVar: Float32Array | null): void;
-  /** [async] rejects with ERR_NON_FINITE naming (as `name`) the row and column of the first NaN or Infinity */
-  /** NaN or infinity, and for bernoulli models values outside [0, 1], are refused, by row and column. */
+  /**
+   * [async] rejects with ERR_NON_FINITE naming (as `name`) the row and column of the first NaN or
+   * Infinity, and for a bernoulli model with ERR_INVALID_ARGUMENT naming the first value outside [0, 1]
+   */
   checkTrainingDataAsync(x: Float32Array, rows: number, name: string): Promise<void>;
   /** [async] */ encodeAsync(x: Float32Array, rows: number, mean: Float32Array, logVar: Float32Array | null): Promise<void>;
   /** [sync] */ decode(z: Float32Array, rows: number, out: Float32Array): void;

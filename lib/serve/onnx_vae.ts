@@ -221,11 +221,11 @@ export class OnnxVAE {
     try {
       // Your code runs between batches: an input transferred meanwhile is reported as such.
       return await whileAttached(Object.fromEntries(entries.map(([name, m]) => [name, m.data])), async () => {
+        const { Tensor } = onnxRuntime();
         for (let start = 0; start < rows; start += this.batchSize) {
           if (this.closed) throw new VaeError('ERR_ABORTED', `${method}() stopped: close() was called while it ran`);
           const end = Math.min(rows, start + this.batchSize);
           const batch: Record<string, Tensor> = {};
-          const { Tensor } = onnxRuntime();
           for (const [name, m] of entries) batch[name] = new Tensor('float32', m.data.subarray(start * m.cols, end * m.cols), [end - start, m.cols]);
           const fetched = await session.run(batch, outputs as readonly string[]);
           for (const name of outputs) {

@@ -440,10 +440,14 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     const bool bernoulli = model_->config().likelihood == vae::Likelihood::Bernoulli;
     const int threads = model_->config().threads;
     return queue(info, 1, {[=]() {
-                   TaskError e = finite_error(name.c_str(), io.in.data, io.rows * n, n);
-                   if (!e.code.empty() || !bernoulli) return e;
+                   if (!bernoulli) return finite_error(name.c_str(), io.in.data, io.rows * n, n);
+                   // NaN and infinity lie outside [0, 1] too, so valid data takes one scan; only
+                   // when it finds something does the finite scan run, so that NaN and infinity
+                   // anywhere keep their own error.
                    const int64_t bad = vae::find_outside_unit(io.in.data, io.rows * n, threads);
                    if (bad < 0) return TaskError{};
+                   TaskError e = finite_error(name.c_str(), io.in.data, io.rows * n, n);
+                   if (!e.code.empty()) return e;
                    return TaskError{"ERR_INVALID_ARGUMENT",
                                     "Expected values in [0, 1] (a bernoulli model's data) for " + name + " but received " +
                                         format_float(io.in.data[bad]) + " at row " + std::to_string(bad / n) + ", column " +
