@@ -16,7 +16,12 @@
         "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
         "OTHER_CPLUSPLUSFLAGS": ["-O3"]
       },
-      "msvs_settings": { "VCCLCompilerTool": { "ExceptionHandling": 1, "AdditionalOptions": ["/O2"] } }
+      "msvs_settings": { "VCCLCompilerTool": { "ExceptionHandling": 1, "AdditionalOptions": ["/O2"] } },
+      "conditions": [
+        # Never unloaded: Node dlcloses an addon when the last worker thread that loaded it
+        # exits, and the shared thread pool's threads (native/core/thread_pool.cc) live on.
+        ["OS=='linux'", { "ldflags": ["-Wl,-z,nodelete"] }]
+      ]
     }
   ]
 }

@@ -91,6 +91,19 @@ test('the phase-timing build trains to the same bits and prints where a step wen
   }
 });
 
+test('on Linux every build is linked never to be unloaded', () => {
+  // Node dlcloses an addon when the last worker thread that loaded it exits; the shared thread
+  // pool's threads then ran unmapped code (SIGSEGV in about 1 run in 20 of
+  // test/fixtures/terminate_workers.js). -z nodelete keeps the addon, and its pool, for good.
+  if (process.platform !== 'linux') return;
+  const builds = [join(root, 'build', 'Release', 'vae_native.node'), cmakeBinary, debugBinary, phasesBinary].filter((b) => existsSync(b));
+  for (const binary of builds) {
+    const out = spawnSync('readelf', ['--dynamic', binary], { encoding: 'utf8' });
+    if (out.error) throw new Error(`readelf (binutils) is needed to check ${binary}: ${out.error.message}`);
+    expect({ binary, nodelete: /FLAGS_1\)\s+Flags:.*\bNODELETE\b/.test(out.stdout) }).toEqual({ binary, nodelete: true });
+  }
+});
+
 test('a missing addon gives one error listing what was tried and how to rebuild', () => {
   const script = `
     const fs = require('fs');

@@ -21,7 +21,10 @@
 //    cores instead of oversubscribing them.
 //  - The shared pool is intentionally leaked: workers sleep forever in a
 //    condition variable and die with the process, so there is no join racing
-//    with static destructors or addon unload at exit.
+//    with static destructors at exit. The addon is linked never to be
+//    unloaded (binding.gyp), because Node dlcloses it when the last worker
+//    thread that loaded it exits, and these threads would then run unmapped
+//    code.
 #include "thread_pool.h"
 
 #include <algorithm>
