@@ -182,6 +182,40 @@ describe('commands on a trained model', () => {
     expectClose(gotLogVar, logVar, 1e-5);
   });
 
+  test('encode --out - writes the CSV to stdout, and stops when the reader closes it', async () => {
+    const npyIn = path.join(tmp, 'in-stdout.npy');
+    await writeNpy(npyIn, firstRows);
+    const fileOut = path.join(tmp, 'z-file.csv');
+    expect((await vae(['encode', model, '--in', npyIn, '--out', fileOut, '--batch-size', '64'], tmp)).code).toBe(0);
+    const r = await vae(['encode', model, '--in', npyIn, '--out', '-', '--batch-size', '64'], tmp);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(readFileSync(fileOut, 'utf8'));
+    expect(r.stderr).toMatch(/^encoded 300 rows -> stdout \(2 columns\)/); // the report moves to stderr
+
+    // 3000 rows in chunks of 8: the reader leaves after its first chunk, long before the end.
+    const many = path.join(tmp, 'in-many.npy');
+    const rows = 3000, data = new Float32Array(rows * 784);
+    for (let i = 0; i < rows; i++) data.set(firstRows.data.subarray((i % 300) * 784, (i % 300 + 1) * 784), i * 784);
+    await writeNpy(many, { data, rows, cols: 784 });
+    const child = spawn(process.execPath, [MAIN, 'encode', model, '--in', many, '--out', '-', '--batch-size', '8'], { cwd: tmp, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout.once('data', () => child.stdout.destroy());
+    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+    expect(code).toBe(0);
+    const encoded = Number(/^encoded (\S+) rows -> stdout, until its reader closed it/.exec(stderr)?.[1].replace(/,/g, ''));
+    expect(encoded).toBeGreaterThan(0);
+    expect(encoded).toBeLessThan(rows);
+  });
+
+  test('encode refuses input that is not .npy, CSV or IDX instead of parsing it as CSV', async () => {
+    const png = path.join(tmp, 'picture.dat');
+    writeFileSync(png, Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52]));
+    const r = await vae(['encode', model, '--in', png, '--out', path.join(tmp, 'picture-z.csv')], tmp);
+    expectOneLineError(r);
+    expect(r.stderr).toMatch(/picture\.dat": unrecognised data file/);
+  });
+
   test('sample and reconstruct write PNGs of the expected size', async () => {
     const samples = path.join(tmp, 'samples.png');
     const s = await vae(['sample', model, '--n', '10', '--seed', '3', '--out', samples], tmp);

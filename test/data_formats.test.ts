@@ -1,4 +1,6 @@
+import { spawnSync } from 'child_process';
 import { promises as fsp, existsSync, mkdtempSync, rmSync } from 'fs';
+import { Writable } from 'stream';
 import { tmpdir } from 'os';
 import * as path from 'path';
 import { gzipSync } from 'zlib';
@@ -7,7 +9,7 @@ import { isMatrix, toMatrix } from '../lib/data/matrix';
 import { encodeIdx, readIdx, readIdxImages, readIdxLabels, writeIdx, IdxArray } from '../lib/data/idx';
 import { NpyRowWriter, openNpyRows, readNpy, readNpyMatrix, writeNpy, npyFloat32Header } from '../lib/data/npy';
 import { CsvRowWriter, csvRowChunks, formatFloat32, readCsv, writeCsv } from '../lib/data/csv';
-import { FASHION_MNIST_CLASSES, embeddedDataPath, loadEmbeddedFashionMnist, loadIdxDirectory, loadMatrix } from '../lib/data/load';
+import { FASHION_MNIST_CLASSES, dataFileFormat, embeddedDataPath, loadEmbeddedFashionMnist, loadIdxDirectory, loadMatrix } from '../lib/data/load';
 
 let dir: string;
 beforeAll(() => {
@@ -421,6 +423,80 @@ describe('loadMatrix', () => {
     const empty = tmp('empty-dir');
     await fsp.mkdir(empty);
     expect((await vaeError(() => loadIdxDirectory(empty))).message).toMatch(/No MNIST-style files/);
+  });
+});
+
+describe('writing outputs: symlinks, pipes and streams', () => {
+  const m = { data: Float32Array.from({ length: 12 }, (_, i) => i / 4), rows: 4, cols: 3 };
+
+  test('writing through a symlink keeps the link and replaces what it points to', async () => {
+    const real = tmp('real.npy'), link = tmp('link.npy');
+    await writeNpy(real, { data: new Float32Array(3), rows: 1, cols: 3 });
+    await fsp.symlink(real, link);
+    await writeNpy(link, m);
+    const w = await NpyRowWriter.create(link, 3);
+    await w.write(m);
+    await w.close();
+    expect((await fsp.lstat(link)).isSymbolicLink()).toBe(true);
+    expect((await readNpyMatrix(real)).rows).toBe(4);
+    const csvReal = tmp('real.csv'), csvLink = tmp('link.csv');
+    await writeCsv(csvReal, { data: new Float32Array(3), rows: 1, cols: 3 });
+    await fsp.symlink(csvReal, csvLink);
+    await writeCsv(csvLink, m);
+    expect((await fsp.lstat(csvLink)).isSymbolicLink()).toBe(true);
+    expect((await readCsv(csvReal)).matrix.rows).toBe(4);
+  });
+
+  /** A named pipe in the temp directory, read whole by a concurrent reader. */
+  function fifo(name: string): { file: string; contents: Promise<string> } | undefined {
+    if (process.platform === 'win32') return undefined;
+    const file = tmp(name);
+    const made = spawnSync('mkfifo', [file]);
+    if (made.status !== 0) throw new Error(`mkfifo failed: ${made.stderr}`);
+    return { file, contents: fsp.readFile(file, 'utf8') };
+  }
+
+  test('a named pipe is written into, not replaced by a regular file', async () => {
+    const pipe = fifo('out.csv');
+    if (!pipe) return;
+    await writeCsv(pipe.file, m, { header: ['a', 'b', 'c'] });
+    expect((await pipe.contents).split('\n').slice(0, 2)).toEqual(['a,b,c', '0,0.25,0.5']);
+    expect((await fsp.stat(pipe.file)).isFIFO()).toBe(true);
+  });
+
+  test('a streamed .npy (its header is rewritten on close) refuses a pipe, naming the file', async () => {
+    if (process.platform === 'win32') return;
+    const file = tmp('out.npy');
+    expect(spawnSync('mkfifo', [file]).status).toBe(0);
+    const err = await vaeError(() => NpyRowWriter.create(file, 3));
+    expect(err.code).toBe('ERR_INVALID_ARGUMENT');
+    expect(err.message).toMatch(/a regular file .* for file but received ".*out\.npy"/);
+    expect((await fsp.stat(file)).isFIFO()).toBe(true);
+  });
+
+  test('CsvRowWriter.toStream writes the same text as a file and leaves the stream open', async () => {
+    const chunks: string[] = [];
+    const stream = new Writable({ write: (chunk, _enc, done) => void (chunks.push(String(chunk)), done()) });
+    const w = await CsvRowWriter.toStream(stream, 3, { header: ['a', 'b', 'c'] });
+    await w.write(m);
+    expect(await w.close()).toEqual({ rows: 4, cols: 3 });
+    await writeCsv(tmp('same.csv'), m, { header: ['a', 'b', 'c'] });
+    expect(chunks.join('')).toBe(await fsp.readFile(tmp('same.csv'), 'utf8'));
+    expect(stream.writableEnded).toBe(false);
+    const failing = new Writable({ write: (_chunk, _enc, done) => done(Object.assign(new Error('write EPIPE'), { code: 'EPIPE' })) });
+    failing.on('error', () => undefined);
+    const w2 = await CsvRowWriter.toStream(failing, 3, { name: 'stdout' });
+    const err = await vaeError(() => w2.write(m));
+    expect(err.message).toMatch(/^Cannot write "stdout": .*EPIPE/);
+  });
+
+  test('unrecognised binary content is ERR_FILE_FORMAT, not parsed as CSV', async () => {
+    const file = tmp('mystery.bin');
+    await fsp.writeFile(file, Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13]));
+    expect(await dataFileFormat(tmp('same.csv'))).toBe('csv');
+    const err = await vaeError(() => dataFileFormat(file));
+    expect(err.code).toBe('ERR_FILE_FORMAT');
+    expect(err.message).toMatch(/mystery\.bin.*unrecognised data file/);
   });
 });
 

@@ -6,10 +6,9 @@
  * Output layout: one row per input row; columns mean_0..mean_{d-1}, and with --logvar
  * additionally logvar_0..logvar_{d-1} (2d columns: [mean..., logvar...]). CSV output has that header.
  */
-import { promises as fsp } from 'fs';
 import * as path from 'path';
 import { Command } from 'commander';
-import { CsvRowWriter, Matrix, NpyRowWriter, csvRowChunks, isGzip, isNpy, loadMatrix, looksLikeIdx, openNpyRows, sliceRows } from '../data';
+import { CsvRowWriter, Matrix, NpyRowWriter, csvRowChunks, dataFileFormat, loadMatrix, openNpyRows, sliceRows } from '../data';
 import { VaeError } from '../errors';
 import { VAE } from '../model/vae';
 import { UsageError } from './errors';
@@ -47,33 +46,47 @@ export function registerEncode(program: Command): void {
     .argument('<model>', 'model file written by vae train')
     .description('write the posterior means of every input row (streams files of any size)')
     .requiredOption('--in <file>', 'input rows: .npy or .csv (streamed), or IDX (loaded whole)')
-    .requiredOption('--out <file>', 'output file, .npy or .csv by extension')
+    .requiredOption('--out <file>', 'output file, .npy or .csv by extension; - writes CSV to stdout')
     .option('--logvar', 'also write log-variances: columns [mean_0..mean_{d-1}, logvar_0..logvar_{d-1}]')
     .option('--batch-size <rows>', 'rows per chunk (memory use is a few chunks)', integer(1, 1 << 24), DEFAULT_ENCODE_BATCH)
     .option('--scale <number|auto>', 'multiplier for the input; auto divides uint8 .npy/IDX by 255, and CSVs of 0..255 integers (judged on the first chunk)', scale, 'auto');
   addThreadsOption(cmd).action(async (modelFile: string, args: EncodeArgs) => {
-    const kind = path.extname(args.out).toLowerCase();
-    if (kind !== '.npy' && kind !== '.csv') throw new UsageError(`--out must end in .npy or .csv (received ${JSON.stringify(args.out)})`);
+    const kind = args.out === STDOUT ? '.csv' : path.extname(args.out).toLowerCase();
+    if (kind !== '.npy' && kind !== '.csv') throw new UsageError(`--out must end in .npy or .csv, or be - for CSV on stdout (received ${JSON.stringify(args.out)})`);
     const vae = await loadModel(modelFile, args.threads);
     const started = process.hrtime.bigint();
-    const { rows, cols } = await encodeFile(vae, args, kind);
+    const { rows, cols, readerLeft } = await encodeFile(vae, args, kind);
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    process.stdout.write(`encoded ${grouped(rows)} rows -> ${args.out} (${cols} columns${args.logvar ? ': means then log-variances' : ''}) in ${seconds < 60 ? `${seconds.toFixed(2)} s` : duration(seconds)}: ${grouped(rows / Math.max(seconds, 1e-9))} rows/s\n`);
+    // The report goes to stderr when stdout carries the data.
+    const report = args.out === STDOUT ? process.stderr : process.stdout;
+    const where = args.out === STDOUT ? (readerLeft ? 'stdout, until its reader closed it' : 'stdout') : args.out;
+    report.write(`encoded ${grouped(rows)} rows -> ${where} (${cols} columns${args.logvar ? ': means then log-variances' : ''}) in ${seconds < 60 ? `${seconds.toFixed(2)} s` : duration(seconds)}: ${grouped(rows / Math.max(seconds, 1e-9))} rows/s\n`);
   });
 }
 
-async function encodeFile(vae: VAE, args: EncodeArgs, kind: '.npy' | '.csv'): Promise<{ rows: number; cols: number }> {
+/** `--out -`: CSV on stdout. */
+const STDOUT = '-';
+
+/** True for the write error of an output whose reader went away (`vae encode ... --out - | head`). */
+function readerClosed(err: unknown): boolean {
+  return err instanceof VaeError && (err.cause as NodeJS.ErrnoException | undefined)?.code === 'EPIPE';
+}
+
+/**
+ * Encodes args.in into args.out. When stdout's reader goes away, encoding stops there, like any
+ * producer in a pipeline (readerLeft), instead of encoding the rest of the file for nobody.
+ */
+async function encodeFile(vae: VAE, args: EncodeArgs, kind: '.npy' | '.csv'): Promise<{ rows: number; cols: number; readerLeft: boolean }> {
   const d = vae.config.latentDim;
   const cols = args.logvar ? 2 * d : d;
   const source = await openSource(args.in, args.batchSize, args.scale);
   let writer: RowWriter | undefined;
   const ignore = () => undefined;
   try {
-    if (kind === '.npy') writer = await NpyRowWriter.create(args.out, cols);
-    else {
-      const header = [...Array.from({ length: d }, (_, i) => `mean_${i}`), ...(args.logvar ? Array.from({ length: d }, (_, i) => `logvar_${i}`) : [])];
-      writer = await CsvRowWriter.create(args.out, cols, { header });
-    }
+    const header = [...Array.from({ length: d }, (_, i) => `mean_${i}`), ...(args.logvar ? Array.from({ length: d }, (_, i) => `logvar_${i}`) : [])];
+    if (args.out === STDOUT) writer = await CsvRowWriter.toStream(process.stdout, cols, { header, name: 'stdout' });
+    else if (kind === '.npy') writer = await NpyRowWriter.create(args.out, cols);
+    else writer = await CsvRowWriter.create(args.out, cols, { header });
     // Pipeline: read chunk k+1 and write chunk k-1 while chunk k is encoded. Promises that are
     // awaited later get a no-op catch so a failure is reported where awaited, not as unhandled.
     let next = source.chunks.next();
@@ -102,9 +115,10 @@ async function encodeFile(vae: VAE, args: EncodeArgs, kind: '.npy' | '.csv'): Pr
     const rows = writer.rows;
     if (rows === 0) throw new Error(`${JSON.stringify(args.in)} holds no data rows`);
     await writer.close();
-    return { rows, cols };
+    return { rows, cols, readerLeft: false };
   } catch (err) {
     await writer?.abort().catch(ignore);
+    if (writer && args.out === STDOUT && readerClosed(err)) return { rows: writer.rows, cols, readerLeft: true };
     throw err;
   } finally {
     await source.close().catch(ignore);
@@ -132,27 +146,14 @@ function sideBySide(e: { mean: Float32Array; logVar: Float32Array }, rows: numbe
   return out;
 }
 
-async function sniff(file: string): Promise<Buffer> {
-  const fh = await fsp.open(file, 'r').catch((err: NodeJS.ErrnoException) => {
-    throw new Error(`cannot read ${JSON.stringify(file)}: ${err.code ?? err.message}`);
-  });
-  try {
-    const buf = Buffer.alloc(16);
-    const { bytesRead } = await fh.read(buf, 0, 16, 0);
-    return buf.subarray(0, bytesRead);
-  } finally {
-    await fh.close();
-  }
-}
-
 /** Picks the reader by content (like loadMatrix), streaming .npy and CSV. */
 async function openSource(file: string, chunkRows: number, scaleArg: number | 'auto'): Promise<ChunkSource> {
-  const head = await sniff(file);
-  if (isNpy(head)) {
+  const format = await dataFileFormat(file);
+  if (format === 'npy') {
     const reader = await openNpyRows(file, { scale: scaleArg });
     return { chunks: reader.chunks(chunkRows), close: () => reader.close() };
   }
-  if (isGzip(head) || looksLikeIdx(head)) {
+  if (format === 'idx') {
     // IDX files are small (and gzip is not seekable), so they are loaded whole and sliced.
     const { x } = await loadMatrix(file, { scale: scaleArg });
     async function* slices(): AsyncGenerator<Matrix> {

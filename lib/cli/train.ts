@@ -6,6 +6,7 @@ import { VAE } from '../model/vae';
 import { FitAbortedError, EpochStats } from '../model/fit';
 import { LIKELIHOODS, ACTIVATIONS, Likelihood, Activation } from '../model/types';
 import { sliceRows } from '../data';
+import { writeFileAtomic } from '../data/io';
 import { DataArgs, Dataset, Split, addDataOptions, loadDataset } from './data';
 import { choice, integer, integerList, number } from './parse';
 import { createProgress, duration, grouped } from './progress';
@@ -145,10 +146,8 @@ async function writeHistory(file: string, vae: VAE, data: Dataset, seconds: numb
     interrupted,
     history,
   };
-  // Temp file + rename so a Ctrl-C during the write never leaves half a JSON file.
-  const tmp = `${file}.${process.pid}.tmp`;
-  await fsp.writeFile(tmp, JSON.stringify(doc, null, 2) + '\n');
-  await fsp.rename(tmp, file);
+  // Atomic, so a Ctrl-C during the write never leaves half a JSON file.
+  await writeFileAtomic(file, Buffer.from(JSON.stringify(doc, null, 2) + '\n'));
 }
 
 /** Writes the figures that make sense for this model; returns their paths. */

@@ -4,11 +4,11 @@
  * numeric. Quoted commas are not supported (this is a matrix format, not a spreadsheet format).
  * Reading streams line by line, so huge files are processed in bounded-memory chunks.
  */
-import { createReadStream, promises as fsp } from 'fs';
+import { createReadStream } from 'fs';
 import { createInterface } from 'readline';
 import { invalidArgument } from '../errors';
 import { Matrix, toMatrix } from './matrix';
-import { formatError, ioError, tempPathFor } from './io';
+import { formatError, ioError, OutputFile } from './io';
 
 export interface CsvReadOptions {
   /** true: the first non-blank line is a header; false: it is data; 'auto' (default): a header iff it is not numeric. */
@@ -135,35 +135,54 @@ export function formatFloat32(v: number): string {
   return s.replace(/(\.\d*?)0+(?=$|e)/, '$1').replace(/\.(?=$|e)/, '');
 }
 
+/** Where CsvRowWriter's text goes: an OutputFile, or a stream such as process.stdout. */
+interface TextSink {
+  write(text: string): Promise<void>;
+  commit(): Promise<void>;
+  discard(): Promise<void>;
+}
+
+function fileSink(out: OutputFile): TextSink {
+  return { write: (text) => out.handle.writeFile(text), commit: () => out.commit(), discard: () => out.discard() };
+}
+
+/** Waits for each chunk to be flushed (backpressure); the stream is left open for its owner. */
+function streamSink(stream: NodeJS.WritableStream): TextSink {
+  const write = (text: string) => new Promise<void>((resolve, reject) => void stream.write(text, (err) => (err ? reject(err) : resolve())));
+  return { write, commit: async () => undefined, discard: async () => undefined };
+}
+
 /**
- * Writes a numeric CSV chunk by chunk to a temp file renamed into place on close(), so readers
- * never see a partial file. Values are written with formatFloat32 (float32 round-trip exact).
+ * Writes a numeric CSV chunk by chunk to a temp file renamed into place on close() (OutputFile),
+ * so readers never see a partial file, or to a stream (toStream). Values are written with
+ * formatFloat32 (float32 round-trip exact).
  */
 export class CsvRowWriter {
   private queue: Promise<void> = Promise.resolve();
   private count = 0;
   private closed = false;
 
-  private constructor(readonly path: string, readonly cols: number, private readonly tmp: string, private readonly fh: fsp.FileHandle) {}
+  private constructor(readonly path: string, readonly cols: number, private readonly sink: TextSink) {}
 
   static async create(file: string, cols: number, options: { header?: string[] } = {}): Promise<CsvRowWriter> {
     if (typeof file !== 'string' || file === '') throw invalidArgument('file', 'a non-empty path string', file);
-    if (!Number.isInteger(cols) || cols < 1) throw invalidArgument('cols', 'a positive integer', cols);
-    const { header } = options;
-    if (header !== undefined && (!Array.isArray(header) || header.length !== cols || header.some((h) => typeof h !== 'string' || /[,\r\n]/.test(h)))) {
-      throw invalidArgument('options.header', `an Array of ${cols} strings without commas or newlines`, header);
-    }
-    const tmp = tempPathFor(file);
-    let fh: fsp.FileHandle | undefined;
-    try {
-      fh = await fsp.open(tmp, 'wx');
-      if (header) await fh.writeFile(header.join(',') + '\n');
-    } catch (err) {
-      await fh?.close().catch(() => undefined);
-      await fsp.rm(tmp, { force: true }).catch(() => undefined);
-      throw ioError('create', file, err);
-    }
-    return new CsvRowWriter(file, cols, tmp, fh);
+    const header = checkHeader(cols, options.header);
+    const out = await OutputFile.open(file);
+    const writer = new CsvRowWriter(file, cols, fileSink(out));
+    if (header) await writer.writeHeader(header);
+    return writer;
+  }
+
+  /**
+   * Writes to `stream` (for example process.stdout), named `name` in errors. close() does not
+   * end the stream, and abort() cannot take back what was written.
+   */
+  static async toStream(stream: NodeJS.WritableStream, cols: number, options: { header?: string[]; name?: string } = {}): Promise<CsvRowWriter> {
+    if (typeof stream?.write !== 'function') throw invalidArgument('stream', 'a writable stream', stream);
+    const header = checkHeader(cols, options.header);
+    const writer = new CsvRowWriter(options.name ?? 'the output stream', cols, streamSink(stream));
+    if (header) await writer.writeHeader(header);
+    return writer;
   }
 
   get rows(): number {
@@ -182,16 +201,13 @@ export class CsvRowWriter {
     }
     this.count += m.rows;
     const text = lines.join('\n') + '\n';
-    return this.enqueue(() => this.fh.writeFile(text));
+    return this.enqueue(() => this.sink.write(text));
   }
 
   async close(): Promise<{ rows: number; cols: number }> {
     if (this.closed) throw invalidArgument('writer', 'an open CsvRowWriter', 'a closed writer');
     this.closed = true;
-    await this.enqueue(async () => {
-      await this.fh.close();
-      await fsp.rename(this.tmp, this.path);
-    });
+    await this.enqueue(() => this.sink.commit());
     return { rows: this.count, cols: this.cols };
   }
 
@@ -199,8 +215,16 @@ export class CsvRowWriter {
   async abort(): Promise<void> {
     this.closed = true;
     await this.queue;
-    await this.fh.close().catch(() => undefined);
-    await fsp.rm(this.tmp, { force: true }).catch(() => undefined);
+    await this.sink.discard();
+  }
+
+  private async writeHeader(header: string[]): Promise<void> {
+    try {
+      await this.enqueue(() => this.sink.write(header.join(',') + '\n'));
+    } catch (err) {
+      await this.sink.discard();
+      throw err;
+    }
   }
 
   private enqueue(op: () => Promise<void>): Promise<void> {
@@ -210,6 +234,14 @@ export class CsvRowWriter {
     this.queue = run.catch(() => undefined);
     return run;
   }
+}
+
+function checkHeader(cols: number, header: string[] | undefined): string[] | undefined {
+  if (!Number.isInteger(cols) || cols < 1) throw invalidArgument('cols', 'a positive integer', cols);
+  if (header !== undefined && (!Array.isArray(header) || header.length !== cols || header.some((h) => typeof h !== 'string' || /[,\r\n]/.test(h)))) {
+    throw invalidArgument('options.header', `an Array of ${cols} strings without commas or newlines`, header);
+  }
+  return header;
 }
 
 /** Writes a whole Matrix as CSV (optionally with a header row), atomically. */

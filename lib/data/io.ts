@@ -1,7 +1,7 @@
-import { promises as fsp } from 'fs';
+import { closeSync, fsyncSync, openSync, promises as fsp, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'fs';
 import * as path from 'path';
 import { randomBytes } from 'crypto';
-import { VaeError } from '../errors';
+import { invalidArgument, VaeError } from '../errors';
 
 /** Wraps a Node fs error as ERR_IO naming the file and the operation, keeping the original as `cause`. */
 export function ioError(op: string, file: string, err: unknown): VaeError {
@@ -35,14 +35,113 @@ export function tempPathFor(file: string): string {
   return path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
 }
 
-/** Writes `data` to `file` atomically (temp file in the same directory + rename). */
-export async function writeFileAtomic(file: string, data: Uint8Array): Promise<void> {
-  const tmp = tempPathFor(file);
+/** Where a write of a file named by the user lands, and whether it can be atomic. */
+export interface WriteTarget {
+  /** The path with symlinks resolved: the link is kept, and its target gets the new contents. */
+  path: string;
+  /**
+   * True for an existing FIFO, device or socket (`--out /dev/stdout`, a named pipe): renaming
+   * a temp file over it would replace it, so it is written in place, as the shell's `>` does.
+   */
+  inPlace: boolean;
+}
+
+export function writeTarget(file: string): WriteTarget {
+  let real: string;
   try {
-    await fsp.writeFile(tmp, data);
-    await fsp.rename(tmp, file);
+    real = realpathSync(file);
+  } catch {
+    return { path: file, inPlace: false }; // does not exist yet: created by the rename
+  }
+  return { path: real, inPlace: !statSync(real).isFile() };
+}
+
+/**
+ * An output file being written chunk by chunk: a temp file beside the target, renamed into
+ * place by commit(), or the target itself when it is a pipe or device (WriteTarget.inPlace).
+ */
+export class OutputFile {
+  private constructor(readonly file: string, readonly handle: fsp.FileHandle, private readonly target: WriteTarget, private readonly tmp: string | undefined) {}
+
+  /**
+   * Opens the output for `file`; `seekable` outputs (rewritten at an offset on close) refuse
+   * pipes and devices with ERR_INVALID_ARGUMENT. Other failures are ERR_IO naming `file`.
+   */
+  static async open(file: string, options: { seekable?: boolean } = {}): Promise<OutputFile> {
+    let target: WriteTarget;
+    try {
+      target = writeTarget(file);
+    } catch (err) {
+      throw ioError('create', file, err);
+    }
+    if (target.inPlace && options.seekable) {
+      throw invalidArgument('file', 'a regular file (this format is rewritten at its start when it closes, which a pipe or device cannot take)', file);
+    }
+    const tmp = target.inPlace ? undefined : tempPathFor(target.path);
+    let handle: fsp.FileHandle | undefined;
+    try {
+      handle = await fsp.open(tmp ?? target.path, tmp ? 'wx' : 'w');
+      return new OutputFile(file, handle, target, tmp);
+    } catch (err) {
+      await handle?.close().catch(() => undefined);
+      throw ioError('create', file, err);
+    }
+  }
+
+  /** Closes the file and moves it into place. */
+  async commit(): Promise<void> {
+    await this.handle.close();
+    if (this.tmp) await fsp.rename(this.tmp, this.target.path);
+  }
+
+  /** Closes and removes the temp file, leaving the target as it was (best effort, never throws). */
+  async discard(): Promise<void> {
+    await this.handle.close().catch(() => undefined);
+    if (this.tmp) await fsp.rm(this.tmp, { force: true }).catch(() => undefined);
+  }
+}
+
+/**
+ * Writes `data` to `file` atomically and durably (temp file in the same directory, fsync,
+ * rename; see WriteTarget for symlinks and pipes). Errors are ERR_IO naming `file`.
+ */
+export async function writeFileAtomic(file: string, data: Uint8Array): Promise<void> {
+  const target = writeTarget(file);
+  const tmp = target.inPlace ? undefined : tempPathFor(target.path);
+  let fh: fsp.FileHandle | undefined;
+  try {
+    fh = await fsp.open(tmp ?? target.path, 'w');
+    await fh.writeFile(data);
+    if (tmp) await fh.sync();
+    await fh.close();
+    fh = undefined;
+    if (tmp) await fsp.rename(tmp, target.path);
   } catch (err) {
-    await fsp.rm(tmp, { force: true }).catch(() => undefined);
+    await fh?.close().catch(() => undefined);
+    if (tmp) await fsp.rm(tmp, { force: true }).catch(() => undefined);
+    throw ioError('write', file, err);
+  }
+}
+
+/** writeFileAtomic, synchronously. */
+export function writeFileAtomicSync(file: string, data: Uint8Array): void {
+  const target = writeTarget(file);
+  const tmp = target.inPlace ? undefined : tempPathFor(target.path);
+  let fd: number | undefined;
+  try {
+    fd = openSync(tmp ?? target.path, 'w');
+    writeFileSync(fd, data);
+    if (tmp) fsyncSync(fd);
+    closeSync(fd);
+    fd = undefined;
+    if (tmp) renameSync(tmp, target.path);
+  } catch (err) {
+    try {
+      if (fd !== undefined) closeSync(fd);
+      if (tmp) rmSync(tmp, { force: true });
+    } catch {
+      // the write's own error is the one to report
+    }
     throw ioError('write', file, err);
   }
 }

@@ -69,15 +69,27 @@ export async function loadMatrix(file: string, options: LoadOptions = {}): Promi
     const dir = await loadIdxDirectory(file, options);
     result = { ...dir.train, format: 'idx-directory', test: dir.test };
   } else {
-    const head = await sniff(file);
-    const ext = path.extname(file).toLowerCase();
-    if (isNpy(head)) result = { x: await readNpyMatrix(file, options), format: 'npy' };
-    else if (isGzip(head) || looksLikeIdx(head)) result = { x: await readIdxImages(file, options), format: 'idx' };
-    else if (ext === '.csv' || ext === '.txt' || isText(head)) result = { x: await readCsvScaled(file, options.scale), format: 'csv' };
-    else throw formatError(file, 'unrecognised data file: expected .npy, .csv or IDX (optionally gzip-compressed) content');
+    const format = await dataFileFormat(file);
+    if (format === 'npy') result = { x: await readNpyMatrix(file, options), format };
+    else if (format === 'idx') result = { x: await readIdxImages(file, options), format };
+    else result = { x: await readCsvScaled(file, options.scale), format };
   }
   if (options.labelsPath !== undefined) result.labels = await loadLabels(options.labelsPath, result.x.rows);
   return result;
+}
+
+/**
+ * The format of a data file, judged by its content (npy magic, gzip, IDX magic) before its
+ * extension, so renamed downloads still load: CSV when it is named .csv/.txt or starts as text.
+ * Anything else is ERR_FILE_FORMAT rather than a confusing CSV parse error.
+ */
+export async function dataFileFormat(file: string): Promise<'npy' | 'idx' | 'csv'> {
+  const head = await sniff(file);
+  const ext = path.extname(file).toLowerCase();
+  if (isNpy(head)) return 'npy';
+  if (isGzip(head) || looksLikeIdx(head)) return 'idx';
+  if (ext === '.csv' || ext === '.txt' || isText(head)) return 'csv';
+  throw formatError(file, 'unrecognised data file: expected .npy, .csv or IDX (optionally gzip-compressed) content');
 }
 
 function isText(head: Buffer): boolean {

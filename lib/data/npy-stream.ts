@@ -5,7 +5,7 @@
 import { promises as fsp } from 'fs';
 import { invalidArgument } from '../errors';
 import { Matrix, resolveScale, toMatrix } from './matrix';
-import { formatError, ioError, tempPathFor } from './io';
+import { formatError, ioError, OutputFile } from './io';
 import { NpyDtype, NpyHeader, float32Bytes, npyDataBytes, npyFloat32Header, npyHeaderLength, npyMatrixShape, npyTypedArray, parseNpyHeader, toFloat32 } from './npy-format';
 
 /** Default chunk budget: about 8 MiB of file data per chunk. */
@@ -119,8 +119,8 @@ const ROW_DIGITS = 16;
 /**
  * Writes a float32 [rows, cols] .npy file chunk by chunk when the row count is unknown upfront.
  * The header is written with a zero row count padded with spaces, and rewritten in place with the
- * final count on close(); data goes to a temp file renamed into place on close(), so a crash or
- * abort() never leaves a half-written file at `path`. Writes are serialised internally.
+ * final count on close(); data goes to a temp file renamed into place on close() (OutputFile), so a
+ * crash or abort() never leaves a half-written file at `path`. Pipes and devices are refused. Writes are serialised internally.
  */
 export class NpyRowWriter {
   private position: number;
@@ -129,7 +129,7 @@ export class NpyRowWriter {
   private state: 'open' | 'closed' = 'open';
   private failure: Error | undefined;
 
-  private constructor(readonly path: string, readonly cols: number, private readonly tmp: string, private readonly fh: fsp.FileHandle, private readonly headerBytes: number) {
+  private constructor(readonly path: string, readonly cols: number, private readonly out: OutputFile, private readonly headerBytes: number) {
     this.position = headerBytes;
   }
 
@@ -140,17 +140,14 @@ export class NpyRowWriter {
     const placeholder = npyFloat32Header([0, cols]);
     // Pad so any row count up to 2^53 fits without moving the data.
     const header = npyFloat32Header([0, cols], Math.ceil((placeholder.indexOf(0x0a) + 1 + ROW_DIGITS) / 64) * 64);
-    const tmp = tempPathFor(file);
-    let fh: fsp.FileHandle | undefined;
+    const out = await OutputFile.open(file, { seekable: true });
     try {
-      fh = await fsp.open(tmp, 'wx');
-      await fh.write(header, 0, header.length, 0);
+      await out.handle.write(header, 0, header.length, 0);
     } catch (err) {
-      await fh?.close().catch(() => undefined);
-      await fsp.rm(tmp, { force: true }).catch(() => undefined);
+      await out.discard();
       throw ioError('create', file, err);
     }
-    return new NpyRowWriter(file, cols, tmp, fh, header.length);
+    return new NpyRowWriter(file, cols, out, header.length);
   }
 
   /** Rows written so far. */
@@ -169,7 +166,7 @@ export class NpyRowWriter {
     this.rowCount += m.rows;
     return this.enqueue(async () => {
       let done = 0;
-      while (done < bytes.length) done += (await this.fh.write(bytes, done, bytes.length - done, position + done)).bytesWritten;
+      while (done < bytes.length) done += (await this.out.handle.write(bytes, done, bytes.length - done, position + done)).bytesWritten;
     });
   }
 
@@ -180,9 +177,8 @@ export class NpyRowWriter {
     this.state = 'closed';
     await this.enqueue(async () => {
       const header = npyFloat32Header([this.rowCount, this.cols], this.headerBytes);
-      await this.fh.write(header, 0, header.length, 0);
-      await this.fh.close();
-      await fsp.rename(this.tmp, this.path);
+      await this.out.handle.write(header, 0, header.length, 0);
+      await this.out.commit();
     });
     return { rows: this.rowCount, cols: this.cols };
   }
@@ -192,8 +188,7 @@ export class NpyRowWriter {
     if (this.state === 'closed' && !this.failure) return;
     this.state = 'closed';
     await this.queue;
-    await this.fh.close().catch(() => undefined);
-    await fsp.rm(this.tmp, { force: true }).catch(() => undefined);
+    await this.out.discard();
   }
 
   /** Runs `op` after all earlier writes; the first failure cleans up and fails every later call. */
@@ -204,8 +199,7 @@ export class NpyRowWriter {
         await op();
       } catch (err) {
         this.failure = ioError('write', this.path, err);
-        await this.fh.close().catch(() => undefined);
-        await fsp.rm(this.tmp, { force: true }).catch(() => undefined);
+        await this.out.discard();
         throw this.failure;
       }
     });

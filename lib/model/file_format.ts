@@ -13,12 +13,10 @@
  *   ...     48    training RNG state (12 x uint32 LE)
  *   end-4   4     CRC-32 of every byte before it (uint32 LE)
  *
- * Written to a temporary file in the same directory, flushed, then renamed over the
- * target, so readers never see a half-written model.
+ * Saved with writeFileAtomic (lib/data/io.ts): a temp file in the same directory, flushed,
+ * then renamed over the target, so readers never see a half-written model.
  */
-import { promises as fsp, writeFileSync, readFileSync, renameSync, unlinkSync, openSync, fsyncSync, closeSync } from 'fs';
-import * as path from 'path';
-import { randomBytes } from 'crypto';
+import { promises as fsp, readFileSync } from 'fs';
 import { crc32 } from 'zlib';
 import { VaeError } from '../errors';
 import type { EpochStats } from './fit';
@@ -116,49 +114,6 @@ export function decodeModelFile(buf: Buffer, file: string): ModelFileContents {
   const step = header.optimizer?.step;
   if (typeof step !== 'number' || !Number.isInteger(step) || step < 0 || step > MAX_ADAM_STEP) throw formatError(file, 'the optimizer step is missing or invalid');
   return { header: { ...header, config }, params, m, v, rngState };
-}
-
-function tempPath(target: string): string {
-  return path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-}
-
-/** Writes bytes atomically: temp file in the same directory, fsync, rename. */
-export async function writeFileAtomic(target: string, bytes: Uint8Array): Promise<void> {
-  const tmp = tempPath(target);
-  try {
-    const handle = await fsp.open(tmp, 'w');
-    try {
-      await handle.writeFile(bytes);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await fsp.rename(tmp, target);
-  } catch (err) {
-    await fsp.unlink(tmp).catch(() => undefined);
-    throw new VaeError('ERR_IO', `Cannot write ${target}: ${(err as Error).message}`, { cause: err });
-  }
-}
-
-export function writeFileAtomicSync(target: string, bytes: Uint8Array): void {
-  const tmp = tempPath(target);
-  try {
-    writeFileSync(tmp, bytes);
-    const fd = openSync(tmp, 'r');
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, target);
-  } catch (err) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // nothing to clean up
-    }
-    throw new VaeError('ERR_IO', `Cannot write ${target}: ${(err as Error).message}`, { cause: err });
-  }
 }
 
 export async function readModelFile(file: string): Promise<ModelFileContents> {

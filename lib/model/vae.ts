@@ -8,7 +8,8 @@ import { CallbackFailure, EpochStats, FIT_OPTION_KEYS, FitAbortedError, FitOptio
 import { checkOptimizerState, OptimizerState } from './optimizer_state';
 import { libraryVersion } from '../version';
 import type { OnnxGraphKind } from '../onnx';
-import { encodeModelFile, ModelFileContents, readModelFile, readModelFileSync, writeFileAtomic, writeFileAtomicSync } from './file_format';
+import { encodeModelFile, ModelFileContents, readModelFile, readModelFileSync } from './file_format';
+import { writeFileAtomic, writeFileAtomicSync } from '../data/io';
 import { ACTIVATIONS, DenseWeights, VaeConfig, VaeWeights } from './types';
 
 /** Model input: a flat row-major Float32Array (rows x cols) or a Matrix. */

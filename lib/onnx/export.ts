@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../data/io';
 import { invalidArgument, VaeError } from '../errors';
 import type { VaeConfig, VaeWeights } from '../model/types';
 import { isOnnxGraphKind, ONNX_GRAPH_KINDS, ONNX_GRAPH_SIGNATURES, onnxFileName, type OnnxGraphKind } from './graph_kinds';
@@ -61,7 +61,7 @@ export function buildOnnxModel(config: VaeConfig, weights: VaeWeights, options: 
  */
 export async function writeOnnxModel(path: string, config: VaeConfig, weights: VaeWeights, options: OnnxExportOptions): Promise<void> {
   if (typeof path !== 'string' || path === '') throw invalidArgument('path', 'a non-empty file path', path);
-  await writeAtomically(path, buildOnnxModel(config, weights, options));
+  await writeFileAtomic(path, buildOnnxModel(config, weights, options));
 }
 
 /**
@@ -81,7 +81,7 @@ export async function exportAll(dir: string, config: VaeConfig, weights: VaeWeig
   } catch (err) {
     throw new VaeError('ERR_IO', `Could not create directory ${dir}: ${(err as Error).message}`, { cause: err });
   }
-  for (const { path, bytes } of models) await writeAtomically(path, bytes);
+  for (const { path, bytes } of models) await writeFileAtomic(path, bytes);
   return models.map((m) => m.path);
 }
 
@@ -94,15 +94,4 @@ function checkOptions(options: OnnxExportOptions): Required<OnnxExportOptions> {
     throw invalidArgument('options.libraryVersion', 'a non-empty string', libraryVersion);
   }
   return { graph, opset, libraryVersion };
-}
-
-async function writeAtomically(path: string, bytes: Uint8Array): Promise<void> {
-  const temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  try {
-    await writeFile(temp, bytes);
-    await rename(temp, path);
-  } catch (err) {
-    await rm(temp, { force: true }).catch(() => undefined);
-    throw new VaeError('ERR_IO', `Could not write ONNX model to ${path}: ${(err as Error).message}`, { cause: err });
-  }
 }
