@@ -165,6 +165,16 @@ describe('training', () => {
     await expectRejects(two.fit(images, { validationData: ragged }), 'ERR_INVALID_ARGUMENT', /for options\.validationData but received -0\.5 at row 3000, column 1/);
     const gaussian = new VAE({ seed: 1, threads: 1, likelihood: 'gaussian', encoderLayers: [8], latentDim: 2 });
     expect(await gaussian.fit(pixels, { epochs: 1 })).toHaveLength(1);
+    // evaluate and the IWAE estimate score the same targets, so they refuse them too.
+    const outside = /^Expected values in \[0, 1\] \(a bernoulli model's data\) for x but received [2-9]\d* at row 0, column \d+; scale it/;
+    expect(() => vae.evaluate(pixels)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', message: expect.stringMatching(outside) }));
+    await expectRejects(vae.evaluateAsync(pixels), 'ERR_INVALID_ARGUMENT', outside);
+    await expectRejects(vae.logLikelihoodAsync(pixels, { samples: 2 }), 'ERR_INVALID_ARGUMENT', outside);
+    const pixelsWithNan = pixels.slice();
+    pixelsWithNan[784 * 5 + 3] = NaN; // NaN keeps its own error, wherever it is
+    await expectRejects(vae.evaluateAsync(pixelsWithNan), 'ERR_NON_FINITE', /row 5, column 3/);
+    expect(Number.isFinite(gaussian.evaluate(pixels).loss)).toBe(true);
+    expect(Number.isFinite(await gaussian.logLikelihoodAsync(pixels, { samples: 2 }))).toBe(true);
     await expectRejects(vae.fit(images, { epochs: 0 }), 'ERR_INVALID_ARGUMENT', /options.epochs/);
     await expectRejects(vae.fit(images, { batchSize: 1.5 }), 'ERR_INVALID_ARGUMENT', /options.batchSize/);
     await expectRejects(vae.fit(images, { learningRate: -1 }), 'ERR_INVALID_ARGUMENT', /options.learningRate/);

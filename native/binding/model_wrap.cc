@@ -335,9 +335,10 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     Model* model = model_.get();
     auto sums = std::make_shared<vae::LossSums>();
     return {[=]() {
-              return run_checked("x", io.in.data, n, [&](vae::InputCheck* check) {
+              TaskError e = run_checked("x", io.in.data, n, [&](vae::InputCheck* check) {
                 *sums = model->evaluate(io.in.data, io.rows, static_cast<uint64_t>(seed), check);
               });
+              return e.code.empty() ? bernoulli_target_error(model, "x", io.in.data, io.rows, n) : e;
             },
             [sums](Napi::Env env) { return sums_array(env, *sums); }};
   }
@@ -356,10 +357,11 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     auto total = std::make_shared<double>(0.0);
     return queue(info, 1,
                  {[=]() {
-                    return run_checked("x", io.in.data, n, [&](vae::InputCheck* check) {
+                    TaskError e = run_checked("x", io.in.data, n, [&](vae::InputCheck* check) {
                       *total = model->log_likelihood(io.in.data, io.rows, static_cast<int>(samples),
                                                      static_cast<uint64_t>(seed), check);
                     });
+                    return e.code.empty() ? bernoulli_target_error(model, "x", io.in.data, io.rows, n) : e;
                   },
                   [total](Napi::Env env) { return Napi::Number::New(env, *total); }});
   }
@@ -448,12 +450,23 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
                    if (bad < 0) return TaskError{};
                    TaskError e = finite_error(name.c_str(), io.in.data, io.rows * n, n);
                    if (!e.code.empty()) return e;
-                   return TaskError{"ERR_INVALID_ARGUMENT",
-                                    "Expected values in [0, 1] (a bernoulli model's data) for " + name + " but received " +
-                                        format_float(io.in.data[bad]) + " at row " + std::to_string(bad / n) + ", column " +
-                                        std::to_string(bad % n) +
-                                        "; scale it (8-bit pixels: divide by 255) or use likelihood 'gaussian'"};
+                   return outside_unit_error(name, io.in.data, bad, n);
                  }});
+  }
+
+  // For a bernoulli model, names the first value of x (rows x cols) outside [0, 1]: binary
+  // cross-entropy against such a target is unbounded, so the loss would not describe the data.
+  // Empty for gaussian models. Runs after the finite check, which claims NaN and infinity.
+  static TaskError bernoulli_target_error(const Model* model, const std::string& name, const float* x, int64_t rows, int cols) {
+    if (model->config().likelihood != vae::Likelihood::Bernoulli) return {};
+    const int64_t bad = vae::find_outside_unit(x, rows * cols, model->config().threads);
+    return bad < 0 ? TaskError{} : outside_unit_error(name, x, bad, cols);
+  }
+  static TaskError outside_unit_error(const std::string& name, const float* x, int64_t bad, int cols) {
+    return {"ERR_INVALID_ARGUMENT", "Expected values in [0, 1] (a bernoulli model's data) for " + name +
+                                        " but received " + format_float(x[bad]) + " at row " + std::to_string(bad / cols) +
+                                        ", column " + std::to_string(bad % cols) +
+                                        "; scale it (8-bit pixels: divide by 255) or use likelihood 'gaussian'"};
   }
 
   // [sync] lossAndGradients(x, rows, eps, grads | null) -> Float64Array [recSum, klSum]
