@@ -288,8 +288,25 @@ describe('errors: one line `vae: ...`, non-zero exit, no stack trace', () => {
     const out = path.join(tmp, 'nan-z.npy');
     const r = await vae(['encode', model, '--in', nan, '--out', out, '--batch-size', '2'], tmp);
     expectOneLineError(r);
-    expect(r.stderr).toMatch(/nan\.npy" contains a non-finite value \(NaN or Infinity\) at data row 3 \(counting from 0\), column 5/);
+    expect(r.stderr).toMatch(/nan\.npy" contains a non-finite value \(NaN or Infinity\) at data row 3, column 5 \(counting from 0\)/);
     expect(existsSync(out)).toBe(false);
+  });
+
+  test('a bad value is named by its file and data row in train and eval, held-out rows included', async () => {
+    // 50 rows under a header: train holds out the last 5 (rows 45..49), so row 47 is validation data.
+    const lines = ['a,b,c,d', ...Array.from({ length: 50 }, (_, i) => [0.1, 0.2, 0.3, (i % 10) / 10].join(','))];
+    lines[1 + 47] = '0.1,0.2,7,0.3';
+    const file = path.join(tmp, 'seven.csv');
+    writeFileSync(file, lines.join('\n') + '\n');
+    const outside = /seven\.csv" but received 7 at data row 47, column 2 \(counting from 0\); scale it/;
+    const train = await vae(['train', '--data', file, '--scale', '1', '--epochs', '1', '--hidden', '8', '--latent', '2', '--out', path.join(tmp, 'seven')], tmp);
+    expectOneLineError(train);
+    expect(train.stderr).toMatch(outside);
+    const small = path.join(tmp, 'seven', 'small.vae');
+    await new VAE({ inputDim: 4, latentDim: 2, encoderLayers: [8], seed: 1, threads: 1 }).save(small);
+    const evaluated = await vae(['eval', small, '--data', file, '--scale', '1'], tmp);
+    expectOneLineError(evaluated);
+    expect(evaluated.stderr).toMatch(outside);
   });
 
   test('ragged CSV input', async () => {

@@ -8,6 +8,7 @@ import { Command, Option } from 'commander';
 import { FASHION_MNIST_CLASSES, Labels, Matrix, loadEmbeddedFashionMnist, loadMatrix, sliceRows } from '../data';
 import { integer, scale } from './parse';
 import { UsageError } from './errors';
+import { described, fileRows, RowOrigin, shifted } from './rows';
 
 /** Rows held out for validation from the embedded data or a single data file (at most 10% of it). */
 export const HOLDOUT_ROWS = 1000;
@@ -22,6 +23,8 @@ export interface DataArgs {
 export interface Split {
   x: Matrix;
   labels?: Labels;
+  /** Where x's rows come from, for errors that name a row. */
+  origin?: RowOrigin;
 }
 
 export interface Dataset {
@@ -45,14 +48,14 @@ export function addDataOptions(cmd: Command, dataHelp: string): Command {
 
 function take(split: Split, limit: number | undefined): Split {
   if (limit === undefined || limit >= split.x.rows) return split;
-  return { x: sliceRows(split.x, 0, limit), labels: split.labels?.subarray(0, limit) };
+  return { x: sliceRows(split.x, 0, limit), labels: split.labels?.subarray(0, limit), origin: split.origin };
 }
 
 function splitTail(split: Split, rows: number): { head: Split; tail: Split } {
   const n = split.x.rows;
   return {
-    head: { x: sliceRows(split.x, 0, n - rows), labels: split.labels?.subarray(0, n - rows) },
-    tail: { x: sliceRows(split.x, n - rows, n), labels: split.labels?.subarray(n - rows, n) },
+    head: { x: sliceRows(split.x, 0, n - rows), labels: split.labels?.subarray(0, n - rows), origin: split.origin },
+    tail: { x: sliceRows(split.x, n - rows, n), labels: split.labels?.subarray(n - rows, n), origin: shifted(split.origin, n - rows) },
   };
 }
 
@@ -67,15 +70,16 @@ export async function loadDataset(args: DataArgs, options: { holdOut: boolean })
       throw new UsageError('--scale and --labels need --data (the embedded Fashion-MNIST is already scaled to [0, 1] and labelled)');
     }
     const { x, labels } = await loadEmbeddedFashionMnist();
-    const { head, tail } = splitTail({ x, labels }, HOLDOUT_ROWS);
+    const { head, tail } = splitTail({ x, labels, origin: described('the embedded Fashion-MNIST') }, HOLDOUT_ROWS);
     dataset = { source: 'embedded Fashion-MNIST', train: head, heldOut: tail, classNames: FASHION_MNIST_CLASSES };
   } else {
     const loaded = await loadMatrix(args.data, { scale: args.scale, labelsPath: args.labels });
     // Fashion-MNIST and MNIST share the file layout; the path is the only hint for legend names.
     const classNames = /fashion/i.test(path.resolve(args.data)) ? FASHION_MNIST_CLASSES : undefined;
-    const whole: Split = { x: loaded.x, labels: loaded.labels };
+    const dir = JSON.stringify(args.data);
+    const whole: Split = { x: loaded.x, labels: loaded.labels, origin: loaded.format === 'idx-directory' ? described(`the training images of ${dir}`) : fileRows(args.data) };
     if (loaded.test) {
-      dataset = { source: args.data, train: whole, heldOut: loaded.test, classNames };
+      dataset = { source: args.data, train: whole, heldOut: { ...loaded.test, origin: described(`the test images of ${dir}`) }, classNames };
     } else {
       const hold = options.holdOut ? Math.min(HOLDOUT_ROWS, Math.floor(loaded.x.rows / 10)) : 0;
       if (hold > 0) {

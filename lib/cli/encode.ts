@@ -12,6 +12,7 @@ import { CsvRowWriter, Matrix, NpyRowWriter, csvRowChunks, dataFileFormat, loadM
 import { VaeError } from '../errors';
 import { VAE } from '../model/vae';
 import { UsageError } from './errors';
+import { fileRows, inFile } from './rows';
 import { addThreadsOption, loadModel } from './model';
 import { integer, scale } from './parse';
 import { duration, grouped } from './progress';
@@ -104,7 +105,7 @@ async function encodeFile(vae: VAE, args: EncodeArgs, kind: '.npy' | '.csv'): Pr
       }
       const encoded = args.logvar ? vae.encodeAsync(chunk).then((e) => sideBySide(e, chunk.rows, d)) : vae.encodeMeanAsync(chunk);
       const out = await encoded.catch((err) => {
-        throw inFile(err, args.in, firstRow);
+        throw inFile(err, 'x', fileRows(args.in, firstRow));
       });
       firstRow += chunk.rows;
       await writing;
@@ -123,17 +124,6 @@ async function encodeFile(vae: VAE, args: EncodeArgs, kind: '.npy' | '.csv'): Pr
   } finally {
     await source.close().catch(ignore);
   }
-}
-
-/**
- * The library names the first NaN or Infinity of its input `x` by row ("at row R, column C"),
- * here a chunk's row: the user needs the file and the row in it.
- */
-function inFile(err: unknown, file: string, firstRow: number): unknown {
-  const at = err instanceof VaeError && err.code === 'ERR_NON_FINITE' ? /at row (\d+), column (\d+)/.exec(err.message) : null;
-  if (!at) return err;
-  const row = firstRow + Number(at[1]);
-  return new VaeError('ERR_NON_FINITE', `${JSON.stringify(file)} contains a non-finite value (NaN or Infinity) at data row ${row} (counting from 0), column ${at[2]}`, { cause: err });
 }
 
 /** Rows of [mean..., logVar...]. */

@@ -1,6 +1,7 @@
 /** `vae eval`: negative ELBO, reconstruction and KL per sample of a model on data. */
 import { Command, Option } from 'commander';
 import { DataArgs, addDataOptions, checkColumns, loadEvalSplit } from './data';
+import { inFile } from './rows';
 import { addThreadsOption, loadModel } from './model';
 import { integer } from './parse';
 import { grouped } from './progress';
@@ -24,7 +25,9 @@ export function registerEval(program: Command): void {
       const vae = await loadModel(modelFile, args.threads);
       const { source, split } = await loadEvalSplit(args);
       checkColumns(split.x, vae.config.inputDim, source);
-      const r = await vae.evaluateAsync(split.x, { seed: args.seed });
+      const r = await vae.evaluateAsync(split.x, { seed: args.seed }).catch((err) => {
+        throw inFile(err, 'x', split.origin);
+      });
       if (args.json) {
         process.stdout.write(JSON.stringify({ model: modelFile, data: source, rows: split.x.rows, loss: r.loss, reconstruction: r.reconstruction, kl: r.kl }) + '\n');
         return;

@@ -1,6 +1,7 @@
 /** `vae reconstruct`: a PNG of data rows above their reconstructions. */
 import { Command } from 'commander';
 import { DataArgs, addDataOptions, checkColumns, loadEvalSplit } from './data';
+import { inFile } from './rows';
 import { addThreadsOption, loadModel } from './model';
 import { fileWithExtension, integer } from './parse';
 import { requireImageSide, writeReconstructions } from './images';
@@ -25,7 +26,9 @@ export function registerReconstruct(program: Command): void {
       requireImageSide(vae.config.inputDim);
       const { source, split } = await loadEvalSplit(args);
       checkColumns(split.x, vae.config.inputDim, source);
-      const n = await writeReconstructions(vae, split.x, args.n, args.out);
+      const n = await writeReconstructions(vae, split.x, args.n, args.out).catch((err) => {
+        throw inFile(err, 'x', split.origin);
+      });
       process.stdout.write(`wrote ${n} reconstructions of ${source} to ${args.out}\n`);
     });
 }

@@ -12,6 +12,7 @@ import { choice, integer, integerList, number } from './parse';
 import { createProgress, duration, grouped } from './progress';
 import { imageSide, writeCurves, writeManifold, writeReconstructions, writeSamples, writeScatter } from './images';
 import { EXIT } from './errors';
+import { inFile } from './rows';
 
 /**
  * Default epochs: the default run (9000 embedded images, 784-400-20) takes about 40 s on 2 cores
@@ -109,7 +110,7 @@ async function train(args: TrainArgs): Promise<number> {
       onEpochEnd: (s) => progress.epoch(s),
     });
   } catch (err) {
-    if (!(err instanceof FitAbortedError)) throw err;
+    if (!(err instanceof FitAbortedError)) throw inFile(inFile(err, 'data', trainSplit.origin), 'options.validationData', heldOut?.origin);
     interrupted = true;
   } finally {
     progress.stop();

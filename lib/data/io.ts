@@ -61,7 +61,7 @@ export function writeTarget(file: string): WriteTarget {
  * place by commit(), or the target itself when it is a pipe or device (WriteTarget.inPlace).
  */
 export class OutputFile {
-  private constructor(readonly file: string, readonly handle: fsp.FileHandle, private readonly target: WriteTarget, private readonly tmp: string | undefined) {}
+  private constructor(readonly handle: fsp.FileHandle, private readonly target: WriteTarget, private readonly tmp: string | undefined) {}
 
   /**
    * Opens the output for `file`; `seekable` outputs (rewritten at an offset on close) refuse
@@ -81,15 +81,16 @@ export class OutputFile {
     let handle: fsp.FileHandle | undefined;
     try {
       handle = await fsp.open(tmp ?? target.path, tmp ? 'wx' : 'w');
-      return new OutputFile(file, handle, target, tmp);
+      return new OutputFile(handle, target, tmp);
     } catch (err) {
       await handle?.close().catch(() => undefined);
       throw ioError('create', file, err);
     }
   }
 
-  /** Closes the file and moves it into place. */
+  /** Flushes the file to disk, closes it and moves it into place. */
   async commit(): Promise<void> {
+    if (this.tmp) await this.handle.sync(); // else a crash right after the rename can leave an empty file
     await this.handle.close();
     if (this.tmp) await fsp.rename(this.tmp, this.target.path);
   }
@@ -102,23 +103,16 @@ export class OutputFile {
 }
 
 /**
- * Writes `data` to `file` atomically and durably (temp file in the same directory, fsync,
- * rename; see WriteTarget for symlinks and pipes). Errors are ERR_IO naming `file`.
+ * Writes `data` to `file` atomically and durably (OutputFile: temp file in the same directory,
+ * fsync, rename; see WriteTarget for symlinks and pipes). Errors are ERR_IO naming `file`.
  */
 export async function writeFileAtomic(file: string, data: Uint8Array): Promise<void> {
-  const target = writeTarget(file);
-  const tmp = target.inPlace ? undefined : tempPathFor(target.path);
-  let fh: fsp.FileHandle | undefined;
+  const out = await OutputFile.open(file);
   try {
-    fh = await fsp.open(tmp ?? target.path, 'w');
-    await fh.writeFile(data);
-    if (tmp) await fh.sync();
-    await fh.close();
-    fh = undefined;
-    if (tmp) await fsp.rename(tmp, target.path);
+    await out.handle.writeFile(data);
+    await out.commit();
   } catch (err) {
-    await fh?.close().catch(() => undefined);
-    if (tmp) await fsp.rm(tmp, { force: true }).catch(() => undefined);
+    await out.discard();
     throw ioError('write', file, err);
   }
 }
