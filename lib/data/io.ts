@@ -47,13 +47,12 @@ export interface WriteTarget {
 }
 
 export function writeTarget(file: string): WriteTarget {
-  let real: string;
   try {
-    real = realpathSync(file);
+    const real = realpathSync(file);
+    return { path: real, inPlace: !statSync(real).isFile() };
   } catch {
-    return { path: file, inPlace: false }; // does not exist yet: created by the rename
+    return { path: file, inPlace: false }; // does not exist (yet): created by the rename
   }
-  return { path: real, inPlace: !statSync(real).isFile() };
 }
 
 /**
@@ -68,12 +67,7 @@ export class OutputFile {
    * pipes and devices with ERR_INVALID_ARGUMENT. Other failures are ERR_IO naming `file`.
    */
   static async open(file: string, options: { seekable?: boolean } = {}): Promise<OutputFile> {
-    let target: WriteTarget;
-    try {
-      target = writeTarget(file);
-    } catch (err) {
-      throw ioError('create', file, err);
-    }
+    const target = writeTarget(file);
     if (target.inPlace && options.seekable) {
       throw invalidArgument('file', 'a regular file (this format is rewritten at its start when it closes, which a pipe or device cannot take)', file);
     }

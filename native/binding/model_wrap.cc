@@ -335,10 +335,11 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     Model* model = model_.get();
     auto sums = std::make_shared<vae::LossSums>();
     return {[=]() {
-              TaskError e = run_checked("x", io.in.data, n, [&](vae::InputCheck* check) {
+              TaskError e = bernoulli_target_error(model, "x", io.in.data, io.rows, n);
+              if (!e.code.empty()) return e;
+              return run_checked("x", io.in.data, n, [&](vae::InputCheck* check) {
                 *sums = model->evaluate(io.in.data, io.rows, static_cast<uint64_t>(seed), check);
               });
-              return e.code.empty() ? bernoulli_target_error(model, "x", io.in.data, io.rows, n) : e;
             },
             [sums](Napi::Env env) { return sums_array(env, *sums); }};
   }
@@ -357,11 +358,12 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     auto total = std::make_shared<double>(0.0);
     return queue(info, 1,
                  {[=]() {
-                    TaskError e = run_checked("x", io.in.data, n, [&](vae::InputCheck* check) {
+                    TaskError e = bernoulli_target_error(model, "x", io.in.data, io.rows, n);
+                    if (!e.code.empty()) return e;
+                    return run_checked("x", io.in.data, n, [&](vae::InputCheck* check) {
                       *total = model->log_likelihood(io.in.data, io.rows, static_cast<int>(samples),
                                                      static_cast<uint64_t>(seed), check);
                     });
-                    return e.code.empty() ? bernoulli_target_error(model, "x", io.in.data, io.rows, n) : e;
                   },
                   [total](Napi::Env env) { return Napi::Number::New(env, *total); }});
   }
@@ -440,29 +442,25 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     }
     const std::string name = info[2].As<Napi::String>().Utf8Value();
     const bool bernoulli = model_->config().likelihood == vae::Likelihood::Bernoulli;
-    const int threads = model_->config().threads;
+    const Model* model = model_.get();
     return queue(info, 1, {[=]() {
-                   if (!bernoulli) return finite_error(name.c_str(), io.in.data, io.rows * n, n);
-                   // NaN and infinity lie outside [0, 1] too, so valid data takes one scan; only
-                   // when it finds something does the finite scan run, so that NaN and infinity
-                   // anywhere keep their own error.
-                   const int64_t bad = vae::find_outside_unit(io.in.data, io.rows * n, threads);
-                   if (bad < 0) return TaskError{};
-                   TaskError e = finite_error(name.c_str(), io.in.data, io.rows * n, n);
-                   if (!e.code.empty()) return e;
-                   return outside_unit_error(name, io.in.data, bad, n);
+                   return bernoulli ? bernoulli_target_error(model, name, io.in.data, io.rows, n)
+                                    : finite_error(name.c_str(), io.in.data, io.rows * n, n);
                  }});
   }
 
-  // For a bernoulli model, names the first value of x (rows x cols) outside [0, 1]: binary
-  // cross-entropy against such a target is unbounded, so the loss would not describe the data.
-  // Empty for gaussian models. Runs after the finite check, which claims NaN and infinity.
+  // For a bernoulli model, names the first value of x (rows x cols) it cannot score: binary
+  // cross-entropy against a target outside [0, 1] is unbounded, so the loss would not describe
+  // the data. Empty for gaussian models. NaN and infinity lie outside [0, 1] too, so valid data
+  // takes one scan; only when it finds something does the finite scan run, so that NaN and
+  // infinity anywhere keep their own error (ERR_NON_FINITE).
   static TaskError bernoulli_target_error(const Model* model, const std::string& name, const float* x, int64_t rows, int cols) {
     if (model->config().likelihood != vae::Likelihood::Bernoulli) return {};
-    const int64_t bad = vae::find_outside_unit(x, rows * cols, model->config().threads);
-    return bad < 0 ? TaskError{} : outside_unit_error(name, x, bad, cols);
-  }
-  static TaskError outside_unit_error(const std::string& name, const float* x, int64_t bad, int cols) {
+    const int threads = model->config().threads;
+    const int64_t bad = vae::find_outside_unit(x, rows * cols, threads);
+    if (bad < 0) return {};
+    TaskError e = non_finite_error(name, vae::find_non_finite(x, rows * cols, threads), cols);
+    if (!e.code.empty()) return e;
     return {"ERR_INVALID_ARGUMENT", "Expected values in [0, 1] (a bernoulli model's data) for " + name +
                                         " but received " + format_float(x[bad]) + " at row " + std::to_string(bad / cols) +
                                         ", column " + std::to_string(bad % cols) +
