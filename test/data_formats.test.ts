@@ -447,6 +447,23 @@ describe('writing outputs: symlinks, pipes and streams', () => {
     expect((await readCsv(csvReal)).matrix.rows).toBe(4);
   });
 
+  test('writing through a link to a missing file creates that file and keeps the link, through further links', async () => {
+    const links = tmp('dangling');
+    await fsp.mkdir(path.join(links, 'sub'), { recursive: true });
+    await fsp.symlink('sub/second.npy', path.join(links, 'first.npy')); // relative: from the link's directory
+    await fsp.symlink('../made.npy', path.join(links, 'sub', 'second.npy'));
+    await writeNpy(path.join(links, 'first.npy'), m);
+    expect((await fsp.lstat(path.join(links, 'first.npy'))).isSymbolicLink()).toBe(true);
+    expect((await fsp.lstat(path.join(links, 'sub', 'second.npy'))).isSymbolicLink()).toBe(true);
+    expect((await readNpyMatrix(path.join(links, 'made.npy'))).rows).toBe(4);
+    await fsp.symlink(path.join(links, 'streamed.npy'), path.join(links, 'stream-link.npy'));
+    const w = await NpyRowWriter.create(path.join(links, 'stream-link.npy'), 3);
+    await w.write(m);
+    await w.close();
+    expect((await readNpyMatrix(path.join(links, 'streamed.npy'))).rows).toBe(4);
+    expect((await fsp.lstat(path.join(links, 'stream-link.npy'))).isSymbolicLink()).toBe(true);
+  });
+
   /** A named pipe in the temp directory, read whole by a concurrent reader. */
   function fifo(name: string): { file: string; contents: Promise<string> } | undefined {
     if (process.platform === 'win32') return undefined;

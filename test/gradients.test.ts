@@ -214,7 +214,9 @@ describe.each([
     // Non-finite noise is named, never turned into a NaN loss.
     const badEps = eps.slice();
     badEps[3] = NaN;
-    expect(() => model.lossAndGradients(x, rows, badEps, null)).toThrow(/eps .*row 1, column 1/);
+    // The binding names the value by fields; lib/ composes the message from them (toVaeError).
+    const badValue = { fault: 'non-finite', argument: 'eps', row: 1, column: 1, value: NaN };
+    expect(() => model.lossAndGradients(x, rows, badEps, null)).toThrow(expect.objectContaining({ code: 'ERR_NON_FINITE', badValue }));
   });
 });
 

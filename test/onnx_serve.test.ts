@@ -150,8 +150,9 @@ describe('input validation', () => {
   test('non-finite values', async () => {
     const bad = x.slice();
     bad[2 * 13 + 4] = NaN;
-    await expectRejects(vae.encode(bad), 'ERR_NON_FINITE', /x holds NaN at row 2, column 4/);
-    await expectRejects(vae.decode(new Float32Array([0, Infinity, 0])), 'ERR_NON_FINITE', /z holds Infinity/);
+    await expectRejects(vae.encode(bad), 'ERR_NON_FINITE', /x contains a non-finite value \(NaN\) at row 2, column 4/);
+    await expect(vae.encode(bad)).rejects.toMatchObject({ badValue: { fault: 'non-finite', argument: 'x', row: 2, column: 4 } });
+    await expectRejects(vae.decode(new Float32Array([0, Infinity, 0])), 'ERR_NON_FINITE', /z contains a non-finite value \(Infinity\) at row 0, column 1/);
   });
 
   test('bad n, seed and option combinations', async () => {

@@ -156,6 +156,11 @@ describe('training', () => {
     const two = new VAE({ seed: 1, threads: 2 });
     await expectRejects(two.fit(big), 'ERR_NON_FINITE', /^data .*row 2500, column 9/);
     await expectRejects(two.fit(images, { validationData: big }), 'ERR_NON_FINITE', /^options\.validationData .*row 2500, column 9/);
+    // The value is also named by fields, so that callers need not parse the message.
+    const fitted = await two.fit(big).catch((err: unknown) => err);
+    expect(fitted).toBeInstanceOf(VaeError);
+    expect((fitted as VaeError).message).toBe('data contains a non-finite value (-Infinity) at row 2500, column 9');
+    expect((fitted as VaeError).badValue).toEqual({ fault: 'non-finite', argument: 'data', row: 2500, column: 9, value: -Infinity });
     // A bernoulli model's targets lie in [0, 1] (0 and 1 included); 8-bit pixels are the usual slip.
     const pixels = images.data.slice(0, 784 * 10).map((v) => Math.round(v * 255));
     await expectRejects(vae.fit(pixels), 'ERR_INVALID_ARGUMENT', /^Expected values in \[0, 1\] \(a bernoulli model's data\) for data but received [2-9]\d* at row 0, column \d+; scale it/);
@@ -163,6 +168,10 @@ describe('training', () => {
     ragged[784 * 3000 + 1] = -0.5;
     ragged[784 * 3500] = 1.0000001;
     await expectRejects(two.fit(images, { validationData: ragged }), 'ERR_INVALID_ARGUMENT', /for options\.validationData but received -0\.5 at row 3000, column 1/);
+    ragged[784 * 3000 + 1] = 1;
+    const slightly = await two.fit(images, { validationData: ragged }).catch((err: unknown) => err);
+    expect((slightly as VaeError).badValue).toEqual({ fault: 'outside [0, 1]', argument: 'options.validationData', row: 3500, column: 0, value: Math.fround(1.0000001) });
+    expect((slightly as VaeError).message).toMatch(/but received 1\.0000001 at row 3500, column 0;/); // the float32 value, shortest form
     const gaussian = new VAE({ seed: 1, threads: 1, likelihood: 'gaussian', encoderLayers: [8], latentDim: 2 });
     expect(await gaussian.fit(pixels, { epochs: 1 })).toHaveLength(1);
     // evaluate and the IWAE estimate score the same targets, so they refuse them too.
@@ -173,6 +182,7 @@ describe('training', () => {
     const pixelsWithNan = pixels.slice();
     pixelsWithNan[784 * 5 + 3] = NaN; // NaN keeps its own error, wherever it is
     await expectRejects(vae.evaluateAsync(pixelsWithNan), 'ERR_NON_FINITE', /row 5, column 3/);
+    expect(() => vae.evaluate(pixelsWithNan)).toThrow(expect.objectContaining({ badValue: { fault: 'non-finite', argument: 'x', row: 5, column: 3, value: NaN } }));
     expect(Number.isFinite(gaussian.evaluate(pixels).loss)).toBe(true);
     expect(Number.isFinite(await gaussian.logLikelihoodAsync(pixels, { samples: 2 }))).toBe(true);
     await expectRejects(vae.fit(images, { epochs: 0 }), 'ERR_INVALID_ARGUMENT', /options.epochs/);

@@ -1,9 +1,10 @@
 /**
  * The library names a bad input value by its argument, row and column ("data contains a
- * non-finite value ... at row 5, column 3"); a command-line user needs the file and the row in
- * it, which differ once the file is split (held-out rows) or streamed in chunks.
+ * non-finite value (NaN) at row 5, column 3"; the fields are in VaeError.badValue); a
+ * command-line user needs the file and the row in it, which differ once the file is split
+ * (held-out rows) or streamed in chunks.
  */
-import { VaeError } from '../errors';
+import { badValueError, VaeError } from '../errors';
 
 /** Where row 0 of a matrix sits: `source` is a file (quoted in messages) or a description. */
 export interface RowOrigin {
@@ -27,19 +28,14 @@ export function shifted(origin: RowOrigin | undefined, offset: number): RowOrigi
 }
 
 /**
- * Rewrites an ERR_NON_FINITE or ERR_INVALID_ARGUMENT error that names a value of the library
- * argument `argument` by row, so that it names the file and the row in it. Other errors, and
- * errors about other arguments, are returned unchanged.
+ * An error about one value of the library argument `argument` (VaeError.badValue), restated to
+ * name the file and the row in it. Other errors, and errors about other arguments, are returned
+ * unchanged.
  */
 export function inFile(err: unknown, argument: string, origin: RowOrigin | undefined): unknown {
-  if (!origin || !(err instanceof VaeError) || (err.code !== 'ERR_NON_FINITE' && err.code !== 'ERR_INVALID_ARGUMENT')) return err;
-  const name = origin.isFile ? JSON.stringify(origin.source) : origin.source;
-  const at = / at row (\d+), column (\d+)/;
-  const row = at.exec(err.message);
-  let message: string | undefined;
-  if (err.message.startsWith(`${argument} contains `)) message = name + err.message.slice(argument.length);
-  else if (err.message.includes(` for ${argument} but received `)) message = err.message.replace(` for ${argument} but received `, ` in ${name} but received `);
-  if (!row || message === undefined) return err;
-  const fileRow = origin.firstRow + Number(row[1]);
-  return new VaeError(err.code, message.replace(at, ` at data row ${fileRow}, column ${row[2]} (counting from 0)`), { cause: err });
+  const bad = err instanceof VaeError ? err.badValue : undefined;
+  if (!origin || !bad || bad.argument !== argument) return err;
+  const subject = origin.isFile ? JSON.stringify(origin.source) : origin.source;
+  const where = `data row ${origin.firstRow + bad.row}, column ${bad.column} (counting from 0)`;
+  return badValueError(bad, { subject, where }, err);
 }

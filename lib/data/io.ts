@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, openSync, promises as fsp, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'fs';
+import { closeSync, fsyncSync, openSync, promises as fsp, readlinkSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'fs';
 import * as path from 'path';
 import { randomBytes } from 'crypto';
 import { invalidArgument, VaeError } from '../errors';
@@ -51,8 +51,34 @@ export function writeTarget(file: string): WriteTarget {
     const real = realpathSync(file);
     return { path: real, inPlace: !statSync(real).isFile() };
   } catch {
-    return { path: file, inPlace: false }; // does not exist (yet): created by the rename
+    return { path: pathToCreate(file), inPlace: false }; // does not exist (yet): created by the rename
   }
+}
+
+/**
+ * Where a write creates `file`, which does not exist: the file itself, or when it is a symlink
+ * to a missing file, that file (through any further links), as the shell's `>` creates it;
+ * renaming over the link would replace it. A link loop is left to the rename.
+ */
+function pathToCreate(file: string): string {
+  let current = file;
+  for (let hops = 0; hops < 40; hops++) {
+    let link: string;
+    try {
+      link = readlinkSync(current);
+    } catch {
+      return current; // not a link
+    }
+    const dir = path.dirname(current);
+    let realDir = dir;
+    try {
+      realDir = realpathSync(dir); // `..` in the link is taken from where the link really is
+    } catch {
+      // a missing directory: the write fails there and names the file
+    }
+    current = path.resolve(realDir, link);
+  }
+  return file;
 }
 
 /**

@@ -6,7 +6,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { VaeError } from '../errors';
+import { badValueError, VaeError, type BadValue } from '../errors';
 
 export interface NativeModelConfig {
   inputDim: number;
@@ -190,11 +190,24 @@ export function rethrowNative(err: unknown): never {
   throw toVaeError(err);
 }
 
-/** err itself when it is a VaeError, else a VaeError with its code (ERR_NATIVE when it has none of ours). */
+/**
+ * err itself when it is a VaeError, else a VaeError with its code (ERR_NATIVE when it has none of
+ * ours). A native error about one value of a data matrix carries the fields of a BadValue, from
+ * which the message is composed.
+ */
 export function toVaeError(err: unknown): VaeError {
   if (err instanceof VaeError) return err;
-  const e = err as { code?: string; message?: string };
+  const e = err as { code?: string; message?: string; badValue?: BadValue };
+  if (isBadValue(e?.badValue)) return badValueError(e.badValue, undefined, err);
   const codes = ['ERR_INVALID_ARGUMENT', 'ERR_NON_FINITE', 'ERR_BUSY', 'ERR_ABORTED', 'ERR_DIVERGED', 'ERR_NATIVE'];
   const code = codes.includes(e?.code ?? '') ? (e.code as VaeError['code']) : 'ERR_NATIVE';
   return new VaeError(code, e?.message ?? String(err), { cause: err });
+}
+
+function isBadValue(value: unknown): value is BadValue {
+  const v = value as BadValue | undefined;
+  return (
+    typeof v === 'object' && v !== null && (v.fault === 'non-finite' || v.fault === 'outside [0, 1]') &&
+    typeof v.argument === 'string' && Number.isSafeInteger(v.row) && Number.isSafeInteger(v.column) && typeof v.value === 'number'
+  );
 }

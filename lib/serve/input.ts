@@ -1,4 +1,4 @@
-import { invalidArgument, VaeError } from '../errors';
+import { badValueError, invalidArgument } from '../errors';
 import { toMatrix, type Matrix } from '../data/matrix';
 
 /** What the serving methods accept: a flat row-major Float32Array or a Matrix. */
@@ -16,8 +16,7 @@ export function checkInput(value: MatrixInput, cols: number, name: string, rows?
   }
   const bad = matrix.data.findIndex((v) => !Number.isFinite(v));
   if (bad >= 0) {
-    const where = `row ${Math.floor(bad / cols)}, column ${bad % cols}`;
-    throw new VaeError('ERR_NON_FINITE', `${name} holds ${matrix.data[bad]} at ${where}; inputs must be finite`);
+    throw badValueError({ fault: 'non-finite', argument: name, row: Math.floor(bad / cols), column: bad % cols, value: matrix.data[bad] });
   }
   return matrix;
 }

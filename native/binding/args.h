@@ -7,7 +7,6 @@
 
 #include <cmath>
 #include <cstdint>
-#include <cstdio>
 #include <string>
 
 #include "core/ops.h"
@@ -25,6 +24,41 @@ inline void throw_error(Napi::Env env, const std::string& code, const std::strin
   make_error(env, code, message).ThrowAsJavaScriptException();
 }
 
+// A failure as plain C++ values (empty code: success), made where no N-API
+// call may run. An error about one value of a matrix argument also says which
+// (fault non-empty): the JS side composes its message from these fields, so
+// that callers such as the CLI can name the value in their own terms
+// (lib/errors.ts, badValueError); `message` is only a fallback.
+struct TaskError {
+  std::string code, message;
+  std::string fault = {};     // "non-finite" or "outside [0, 1]"
+  std::string argument = {};  // e.g. "data", "x"
+  int64_t row = 0, column = 0;
+  double value = 0;
+};
+
+// The error for value x[index] of argument `name` (row-major, cols wide).
+inline TaskError bad_value_error(const char* code, const char* fault, const std::string& name, int64_t index,
+                                 int cols, float value) {
+  const int64_t row = index / cols, column = index % cols;
+  return {code, name + ": " + fault + " value at row " + std::to_string(row) + ", column " + std::to_string(column),
+          fault, name, row, column, static_cast<double>(value)};
+}
+
+inline Napi::Error make_error(Napi::Env env, const TaskError& e) {
+  Napi::Error error = make_error(env, e.code, e.message);
+  if (!e.fault.empty()) {
+    Napi::Object bad = Napi::Object::New(env);
+    bad.Set("fault", Napi::String::New(env, e.fault));
+    bad.Set("argument", Napi::String::New(env, e.argument));
+    bad.Set("row", Napi::Number::New(env, static_cast<double>(e.row)));
+    bad.Set("column", Napi::Number::New(env, static_cast<double>(e.column)));
+    bad.Set("value", Napi::Number::New(env, e.value));
+    error.Set("badValue", bad);
+  }
+  return error;
+}
+
 inline void throw_type(Napi::Env env, const std::string& name, const std::string& expected) {
   Napi::TypeError error = Napi::TypeError::New(env, "Expected " + expected + " for " + name);
   error.Set("code", Napi::String::New(env, "ERR_INVALID_ARGUMENT"));
@@ -38,13 +72,6 @@ inline void throw_type(Napi::Env env, const std::string& name, const std::string
 inline bool can_run_js(Napi::Env env) {
   napi_value probe;
   return napi_create_arraybuffer(env, 0, nullptr, &probe) == napi_ok;
-}
-
-// A float for a message: up to 9 significant digits, enough to tell float32 values apart.
-inline std::string format_float(float v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.9g", static_cast<double>(v));
-  return buf;
 }
 
 struct F32 {

@@ -113,19 +113,19 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   // Throws e unless it is empty; false if it threw (for sync calls).
   static bool ok(Napi::Env env, const TaskError& e) {
     if (e.code.empty()) return true;
-    throw_error(env, e.code, e.message);
+    make_error(env, e).ThrowAsJavaScriptException();
     return false;
   }
 
   // Names the first NaN or infinity in x (rows x cols) by row and column; empty code if none.
   // Scans on the model's threads: training data can be hundreds of megabytes.
   TaskError finite_error(const char* name, const float* x, int64_t n, int cols) const {
-    return non_finite_error(name, vae::find_non_finite(x, n, model_ ? model_->config().threads : 1), cols);
+    return non_finite_error(name, x, vae::find_non_finite(x, n, model_ ? model_->config().threads : 1), cols);
   }
-  static TaskError non_finite_error(const std::string& name, int64_t bad, int cols) {
+  // x[bad] of x (cols wide) is NaN or infinite; empty if bad < 0.
+  static TaskError non_finite_error(const std::string& name, const float* x, int64_t bad, int cols) {
     if (bad < 0) return {};
-    return {"ERR_NON_FINITE", name + " contains a non-finite value (NaN or Infinity) at row " +
-                                  std::to_string(bad / cols) + ", column " + std::to_string(bad % cols)};
+    return bad_value_error("ERR_NON_FINITE", "non-finite", name, bad, cols, x[bad]);
   }
 
   // Runs call(check), an inference call whose row blocks scan its input `in`
@@ -142,7 +142,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     } catch (const std::exception& e) {  // e.g. the thread pool failing to start a thread
       return {"ERR_NATIVE", e.what()};
     }
-    return non_finite_error(name, check.first_bad(), cols);
+    return non_finite_error(name, in, check.first_bad(), cols);
   }
 
   Napi::Value param_count(const Napi::CallbackInfo& info) {
@@ -459,12 +459,9 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     const int threads = model->config().threads;
     const int64_t bad = vae::find_outside_unit(x, rows * cols, threads);
     if (bad < 0) return {};
-    TaskError e = non_finite_error(name, vae::find_non_finite(x, rows * cols, threads), cols);
+    TaskError e = non_finite_error(name, x, vae::find_non_finite(x, rows * cols, threads), cols);
     if (!e.code.empty()) return e;
-    return {"ERR_INVALID_ARGUMENT", "Expected values in [0, 1] (a bernoulli model's data) for " + name +
-                                        " but received " + format_float(x[bad]) + " at row " + std::to_string(bad / cols) +
-                                        ", column " + std::to_string(bad % cols) +
-                                        "; scale it (8-bit pixels: divide by 255) or use likelihood 'gaussian'"};
+    return bad_value_error("ERR_INVALID_ARGUMENT", "outside [0, 1]", name, bad, cols, x[bad]);
   }
 
   // [sync] lossAndGradients(x, rows, eps, grads | null) -> Float64Array [recSum, klSum]

@@ -15,10 +15,6 @@
 
 namespace vae_binding {
 
-struct TaskError {
-  std::string code, message;  // empty code: success
-};
-
 class PromiseWorker : public Napi::AsyncWorker {
  public:
   using Task = std::function<TaskError()>;
@@ -60,7 +56,7 @@ class PromiseWorker : public Napi::AsyncWorker {
   void OnError(const Napi::Error&) override {
     if (on_settled) on_settled();
     if (!can_run_js(Env())) return;
-    deferred_.Reject(make_error(Env(), error_.code, error_.message).Value());
+    deferred_.Reject(make_error(Env(), error_).Value());
   }
 
  private:
