@@ -333,7 +333,10 @@ describe('inference', () => {
     expectVaeError(() => vae.encode(nan), 'ERR_NON_FINITE', /row 1, column 1/);
     await expectRejects(vae.encodeAsync(nan), 'ERR_NON_FINITE', /row 1, column 1/);
     const infZ = new Float32Array(3).fill(-Infinity);
-    expectVaeError(() => vae.decode(infZ), 'ERR_NON_FINITE');
+    expectVaeError(() => vae.decode(infZ), 'ERR_NON_FINITE', /^z contains a non-finite value \(-Infinity\) at row 0, column 0$/);
+    const inf = x.slice();
+    inf[2 * 12 + 7] = Infinity; // the value, found by a block's own scan, is read from the right place
+    await expect(vae.encodeAsync(inf)).rejects.toMatchObject({ badValue: { fault: 'non-finite', argument: 'x', row: 2, column: 7, value: Infinity } });
     expectVaeError(() => vae.reconstruct(x, { eps: new Float32Array(3) }), 'ERR_INVALID_ARGUMENT', /options.eps/);
     expectVaeError(() => vae.sample(0), 'ERR_INVALID_ARGUMENT', /for n/);
     expectVaeError(() => vae.sample(2, { seed: 1.5 }), 'ERR_INVALID_ARGUMENT', /options.seed/);
