@@ -1,6 +1,7 @@
 import { invalidArgument, VaeError } from '../errors';
 
-function badValue(name: string, expected: string, value: number, index: number): VaeError {
+// A bad element of a moment vector (not a data matrix's BadValue: these have no rows).
+function badElement(name: string, expected: string, value: number, index: number): VaeError {
   return new VaeError('ERR_INVALID_ARGUMENT', `Expected ${expected} for ${name} but received ${value} at index ${index}`);
 }
 
@@ -28,8 +29,8 @@ export function checkOptimizerState(state: OptimizerState, parameters: number): 
     if (!(moments instanceof Float32Array) || moments.length !== parameters) throw invalidArgument(name, `a Float32Array of ${parameters} values`, moments);
   }
   for (let i = 0; i < parameters; i++) {
-    if (!Number.isFinite(m[i])) throw badValue('state.m', 'finite values', m[i], i);
-    if (!Number.isFinite(v[i]) || v[i] < 0) throw badValue('state.v', 'finite values >= 0', v[i], i);
+    if (!Number.isFinite(m[i])) throw badElement('state.m', 'finite values', m[i], i);
+    if (!Number.isFinite(v[i]) || v[i] < 0) throw badElement('state.v', 'finite values >= 0', v[i], i);
   }
   if (typeof step !== 'number' || !Number.isInteger(step) || step < 0 || step > MAX_ADAM_STEP) {
     throw invalidArgument('state.step', `an integer in [0, 2^52]`, step);

@@ -37,11 +37,16 @@ struct TaskError {
   double value = 0;
 };
 
-// The error for value x[index] of argument `name` (row-major, cols wide).
-inline TaskError bad_value_error(const char* code, const char* fault, const std::string& name, int64_t index,
-                                 int cols, float value) {
+enum class BadValueFault { NonFinite, OutsideUnit };
+
+// The error for value x[index] of argument `name` (row-major, cols wide); the
+// fault decides the code, as in lib/errors.ts.
+inline TaskError bad_value_error(BadValueFault kind, const std::string& name, int64_t index, int cols, float value) {
+  const bool non_finite = kind == BadValueFault::NonFinite;
+  const std::string fault = non_finite ? "non-finite" : "outside [0, 1]";
   const int64_t row = index / cols, column = index % cols;
-  return {code, name + ": " + fault + " value at row " + std::to_string(row) + ", column " + std::to_string(column),
+  return {non_finite ? "ERR_NON_FINITE" : "ERR_INVALID_ARGUMENT",
+          name + ": " + fault + " value at row " + std::to_string(row) + ", column " + std::to_string(column),
           fault, name, row, column, static_cast<double>(value)};
 }
 

@@ -125,7 +125,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   // x[bad] of x (cols wide) is NaN or infinite; empty if bad < 0.
   static TaskError non_finite_error(const std::string& name, const float* x, int64_t bad, int cols) {
     if (bad < 0) return {};
-    return bad_value_error("ERR_NON_FINITE", "non-finite", name, bad, cols, x[bad]);
+    return bad_value_error(BadValueFault::NonFinite, name, bad, cols, x[bad]);
   }
 
   // Runs call(check), an inference call whose row blocks scan its input `in`
@@ -461,7 +461,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     if (bad < 0) return {};
     TaskError e = non_finite_error(name, x, vae::find_non_finite(x, rows * cols, threads), cols);
     if (!e.code.empty()) return e;
-    return bad_value_error("ERR_INVALID_ARGUMENT", "outside [0, 1]", name, bad, cols, x[bad]);
+    return bad_value_error(BadValueFault::OutsideUnit, name, bad, cols, x[bad]);
   }
 
   // [sync] lossAndGradients(x, rows, eps, grads | null) -> Float64Array [recSum, klSum]
