@@ -11,8 +11,8 @@
 // zero-padded; a short bottom tile runs a kernel compiled for its row count;
 // a narrow right tile is computed into a scratch tile and copied out.
 // Tiny batches (a thread region of <= kMaxRowsUnpackedB rows) read a row-major
-// op(B) in place instead of packing it; when B is packed, a row-major op(A) is
-// read in place instead (read_a_in_place).
+// op(B) in place instead of packing it; when B is packed, a row-major op(A) may
+// be read in place instead (read_a_in_place).
 //
 // The kernels are templates over a SIMD ops struct (simd.h) and are written
 // once; each backend is one flattened entry point (AVX2+FMA or portable C++).
@@ -84,12 +84,21 @@ inline bool read_b_in_place(const OperandView& b, int rows) {
   return rows <= kMC && b.ld % kNR == 0 && (b.ld / kNR) % 2 == 1;
 }
 
-// A row-major op(A) is read in place by the micro-kernel (its rows are
-// contiguous along k), saving the copy, unless B is read in place too: two
-// strided operands contend for L1 and the TLB (measured: 2-9% slower), while
-// A in place beside a packed B measured 3-14% faster than packing A.
-inline bool read_a_in_place(const OperandView& a, bool b_packed) {
-  return !a.trans && b_packed;
+// A row-major op(A) beside a packed B may be read in place by the
+// micro-kernel (its rows are contiguous along k), saving the copy. (Beside a B
+// read in place, two strided operands contend for L1 and the TLB: measured
+// 2-9% slower, so A is packed.) The packed-A kernel runs fewer instructions
+// per FMA (see micro_kernel), which repays the copy once it serves enough
+// column panels, while the packed block still leaves L2 to B's panels:
+// measured on 64 rows x 784 deep x 400 or 784 wide, packed A ran 1.09-1.20x as
+// fast in noisy spells and the same at best; on 132 rows (a 414 KB block) at
+// best 7% slower, and on 40 columns 12% slower.
+constexpr int kMinPanelsPackedA = 8;
+constexpr long kMaxPackedABlockFloats = 64 * 1024;  // 256 KB of L2's 512
+inline bool read_a_in_place(const OperandView& a, bool b_packed, int rows, int cols, int kc) {
+  if (a.trans || !b_packed) return false;
+  const long block = static_cast<long>(std::min(rows, kMC)) * kc;
+  return ceil_div(cols, kNR) < kMinPanelsPackedA || block > kMaxPackedABlockFloats;
 }
 
 // How one K block's accumulators combine with C.
@@ -417,7 +426,7 @@ template <class Ops>
 VAE_INLINE void compute_region(const Problem& p, const Region& r, float* packed_a, float* packed_b) {
   const bool prepacked_b = p.packed_b != nullptr;
   const bool pack_whole_b = !prepacked_b && !read_b_in_place(p.b, r.m1 - r.m0);
-  const bool a_in_place = read_a_in_place(p.a, prepacked_b || pack_whole_b);
+  const bool a_in_place = read_a_in_place(p.a, prepacked_b || pack_whole_b, r.m1 - r.m0, r.n1 - r.n0, p.kc);
   const long lda = a_in_place ? p.a.ld : 0;
   for (int jc = r.n0; jc < r.n1; jc += kNC) {
     const int nc = std::min(kNC, r.n1 - jc);
