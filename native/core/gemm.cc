@@ -231,14 +231,6 @@ VAE_INLINE void pack_b(const OperandView& B, int p0, int kc, int j0, int nc, flo
 }
 
 // ---------------------------------------------------------------------------
-// Micro-kernel: C[0:Rows, 0:kNR] (row stride ldc) <- epilogue(A_panel * B_panel).
-//   a: with lda == 0, a packed A panel [kc][kMR] (only the first Rows entries
-//      of each k are used); otherwise Rows rows of A read in place, row stride lda
-//   b: B panel [kc][kNR] with row stride b_stride (kNR when packed, ldb when not)
-//   bias: kNR entries or nullptr
-//   mask: relu output with row stride ldc (zeroes C where <= 0), or nullptr
-// Rows < kMR serves the ragged bottom edge without wasted FMAs (tiny batches).
-// Each element's arithmetic does not depend on Rows, so edges stay bit-identical.
 // One k step of a micro-tile: acc[i][:] += op(A)[i][k] * B panel row k.
 // Row i's value is a[k * kMR + i] in a packed panel, rows[i][k] in place.
 template <class Ops, int Rows, int kPassVecs, bool kPackedA>
@@ -253,6 +245,14 @@ VAE_INLINE void kernel_step(typename Ops::Vec (&acc)[Rows][kPassVecs], const flo
   }
 }
 
+// Micro-kernel: C[0:Rows, 0:kNR] (row stride ldc) <- epilogue(A_panel * B_panel).
+//   a: with lda == 0, a packed A panel [kc][kMR] (only the first Rows entries
+//      of each k are used); otherwise Rows rows of A read in place, row stride lda
+//   b: B panel [kc][kNR] with row stride b_stride (kNR when packed, ldb when not)
+//   bias: kNR entries or nullptr
+//   mask: relu output with row stride ldc (zeroes C where <= 0), or nullptr
+// Rows < kMR serves the ragged bottom edge without wasted FMAs (tiny batches).
+// Each element's arithmetic does not depend on Rows, so edges stay bit-identical.
 template <class Ops, int Rows, bool kPackedA>
 VAE_INLINE void micro_kernel(int kc, const float* a, long lda, const float* b, long b_stride, float* c,
                          long ldc, const Epilogue& e, const float* bias, const float* mask) {
