@@ -50,8 +50,10 @@ export class NormalGenerator {
   }
 }
 
-/** `count` standard normal draws from `seed`. */
-/** `count` draws from `seed`; `countName`, the argument that decides count, names a count too large to allocate. */
+/**
+ * `count` standard normal draws from `seed`; `countName`, the argument that decides count, is
+ * named in the error when count is too large to allocate.
+ */
 export function normalDraws(count: number, seed: number, countName = 'count'): Float32Array {
   return new NormalGenerator(seed).fill(allocateFloats(count, countName));
 }
