@@ -532,8 +532,8 @@ class PackBuffer {
 
   float* get(size_t floats) {
     if (floats > capacity_) {
+      const size_t grown = std::max(floats, capacity_ + capacity_ / 2);  // before release() zeroes capacity_
       release();
-      const size_t grown = std::max(floats, capacity_ + capacity_ / 2);
       data_ = static_cast<float*>(::operator new(grown * sizeof(float), std::align_val_t(64)));
       capacity_ = grown;
     }
@@ -709,6 +709,8 @@ void PackedMatrix::reshape(int K, int N, KBlocking blocking) {
   const size_t floats = static_cast<size_t>(K) * round_up(N, kNR);
   if (floats > capacity_) {
     if (data_) ::operator delete(data_, std::align_val_t(64));
+    data_ = nullptr;  // consistent (nothing to free twice) if the allocation below throws
+    capacity_ = 0;
     data_ = static_cast<float*>(::operator new(floats * sizeof(float), std::align_val_t(64)));
     capacity_ = floats;
   }
