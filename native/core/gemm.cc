@@ -521,33 +521,18 @@ VAE_FLATTEN void compute_region_portable(const Problem& p, const Region& r, floa
 
 
 // ---------------------------------------------------------------------------
-// Per-thread packing buffers: grown on demand, reused by every later call, so
-// steady-state GEMMs allocate nothing. 64-byte aligned.
+// Per-thread packing buffers: grown on demand (by half again at least, so a
+// slowly growing size does not reallocate every call), reused by every later
+// call, so steady-state GEMMs allocate nothing.
 class PackBuffer {
  public:
-  PackBuffer() = default;
-  PackBuffer(const PackBuffer&) = delete;
-  PackBuffer& operator=(const PackBuffer&) = delete;
-  ~PackBuffer() { release(); }
-
   float* get(size_t floats) {
-    if (floats > capacity_) {
-      const size_t grown = std::max(floats, capacity_ + capacity_ / 2);  // before release() zeroes capacity_
-      release();
-      data_ = static_cast<float*>(::operator new(grown * sizeof(float), std::align_val_t(64)));
-      capacity_ = grown;
-    }
-    return data_;
+    const size_t capacity = storage_.capacity();
+    return floats > capacity ? storage_.reserve(std::max(floats, capacity + capacity / 2)) : storage_.data();
   }
 
  private:
-  void release() {
-    if (data_) ::operator delete(data_, std::align_val_t(64));
-    data_ = nullptr;
-    capacity_ = 0;
-  }
-  float* data_ = nullptr;
-  size_t capacity_ = 0;
+  AlignedFloats storage_;
 };
 
 struct ThreadPackBuffers {
@@ -688,15 +673,19 @@ VAE_TARGET_AVX2 VAE_FLATTEN VAE_NOINLINE void pack_transposed_cols_avx2(const Pa
 
 }  // namespace
 
-PackedMatrix::PackedMatrix(PackedMatrix&& other) noexcept
-    : data_(other.data_), capacity_(other.capacity_), K_(other.K_), N_(other.N_), kc_(other.kc_),
-      padded_n_(other.padded_n_) {
-  other.data_ = nullptr;
-  other.capacity_ = 0;
+float* AlignedFloats::reserve(size_t floats) {
+  if (floats > capacity_) {
+    release();  // first, so that a throwing allocation leaves nothing to free twice
+    data_ = static_cast<float*>(::operator new(floats * sizeof(float), std::align_val_t(64)));
+    capacity_ = floats;
+  }
+  return data_;
 }
 
-PackedMatrix::~PackedMatrix() {
+void AlignedFloats::release() noexcept {
   if (data_) ::operator delete(data_, std::align_val_t(64));
+  data_ = nullptr;
+  capacity_ = 0;
 }
 
 void PackedMatrix::pack(const float* B, int ldb, Trans trans, int K, int N, KBlocking blocking) {
@@ -707,13 +696,7 @@ void PackedMatrix::pack(const float* B, int ldb, Trans trans, int K, int N, KBlo
 
 void PackedMatrix::reshape(int K, int N, KBlocking blocking) {
   const size_t floats = static_cast<size_t>(K) * round_up(N, kNR);
-  if (floats > capacity_) {
-    if (data_) ::operator delete(data_, std::align_val_t(64));
-    data_ = nullptr;  // consistent (nothing to free twice) if the allocation below throws
-    capacity_ = 0;
-    data_ = static_cast<float*>(::operator new(floats * sizeof(float), std::align_val_t(64)));
-    capacity_ = floats;
-  }
+  storage_.reserve(floats);
   K_ = K;
   N_ = N;
   kc_ = k_block_depth(K, max_block_depth(blocking));
@@ -724,7 +707,7 @@ void PackedMatrix::reshape(int K, int N, KBlocking blocking) {
 // layout compute_region packs into, for every block at once. Copying only, so
 // the portable build gives the same bits as the AVX2 one.
 void PackedMatrix::pack_rows(const float* B, int ldb, int k0, int k1) {
-  const PackGeometry g{data_, K_, N_, kc_, padded_n_};
+  const PackGeometry g{storage_.data(), K_, N_, kc_, padded_n_};
 #if VAE_SIMD_X86
   if (use_avx2(GemmBackend::Auto)) return pack_rows_avx2(g, B, ldb, k0, k1);
 #endif
@@ -732,7 +715,7 @@ void PackedMatrix::pack_rows(const float* B, int ldb, int k0, int k1) {
 }
 
 void PackedMatrix::pack_transposed_cols(const float* W, int ldw, int n0, int n1) {
-  const PackGeometry g{data_, K_, N_, kc_, padded_n_};
+  const PackGeometry g{storage_.data(), K_, N_, kc_, padded_n_};
 #if VAE_SIMD_X86
   if (use_avx2(GemmBackend::Auto)) return pack_transposed_cols_avx2(g, W, ldw, n0, n1);
 #endif
@@ -741,7 +724,7 @@ void PackedMatrix::pack_transposed_cols(const float* W, int ldw, int n0, int n1)
 
 const float* PackedMatrix::panel(int k0, int col) const {
   const int depth = std::min(kc_, K_ - k0);
-  return data_ + static_cast<size_t>(k0) * padded_n_ + static_cast<size_t>(col / kNR) * depth * kNR;
+  return storage_.data() + static_cast<size_t>(k0) * padded_n_ + static_cast<size_t>(col / kNR) * depth * kNR;
 }
 
 void sgemm(const GemmArgs& g, int threads, GemmBackend backend) {
