@@ -109,7 +109,8 @@ async function benchPeak(results) {
     peak = measure();
   }
   results.fmaPeakGflops = peak;
-  table('FMA peak (independent AVX2 FMA chains)', ['threads', 'GFLOP/s'], THREADS.map((t) => [t, f1(peak[t])]));
+  // The probe runs the widest FMA the matrix multiply uses (AVX-512F or AVX2).
+  table(`FMA peak (independent FMA chains, ${cpuInfo().gemmBackend}: the matrix multiply's backend)`, ['threads', 'GFLOP/s'], THREADS.map((t) => [t, f1(peak[t])]));
   return peak;
 }
 

@@ -3,6 +3,7 @@ import { spawnSync } from 'child_process';
 import { copyFileSync, existsSync, mkdtempSync, realpathSync, rmSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
+import { binding } from './helpers/native';
 
 const root = join(__dirname, '..');
 const distDir = JSON.stringify(join(root, 'dist'));
@@ -67,7 +68,7 @@ test('the -O0 debug build (as used for sanitizers) computes what the release bui
       const A = rnd(M * K, 1), B = rnd(K * N, 2), bias = rnd(N, 3), mask = rnd(M * N, 4);
       const run = (backend) => { const C = new Float32Array(M * N); ops.sgemm(ta, tb, M, N, K, 1, A, ta ? M : K, B, tb ? K : N, 0, C, N, 2, backend, bias, 1, mask); return C; };
       const want = run(3);
-      for (const backend of cpuInfo().avx2Fma ? [1, 2] : [1]) worst = Math.max(worst, ...run(backend).map((v, i) => Math.abs(v - want[i])));
+      for (const backend of [1, ...(cpuInfo().avx2Fma ? [2] : []), ...(cpuInfo().avx512f ? [4] : [])]) worst = Math.max(worst, ...run(backend).map((v, i) => Math.abs(v - want[i])));
     }
     process.stdout.write(String(worst));`;
   const out = runNode(script, { binary: debugBinary });
@@ -148,6 +149,21 @@ describe('VAE_NODE_BINARY', () => {
     expect(out).toContain(`VAE_NODE_BINARY names:\n  ${join(root, 'no-such-build', 'vae_native.node')}: not found`);
     expect(out).not.toContain(join('build', 'Release'));
   });
+});
+
+test('with VAE_DISABLE_AVX512=1 the AVX2 micro-kernel trains the same model bit for bit', () => {
+  const script = trainScript(
+    "JSON.stringify({ backend: loadBinding().cpuInfo().gemmBackend, loss: h.map((e) => e.loss), mean: Array.from(vae.encodeMean(x)), out: Array.from(vae.decode(vae.encodeMean(x.subarray(0, 300)))) })",
+  );
+  const run = (disable: boolean) => {
+    const out = runNode(script, { env: { VAE_DISABLE_AVX512: disable ? '1' : undefined } });
+    expect(out.stderr).toBe('');
+    return JSON.parse(out.stdout) as { backend: string };
+  };
+  const avx2 = run(true), auto = run(false);
+  if (binding.cpuInfo().avx2Fma) expect(avx2.backend).toBe('avx2-fma');
+  if (binding.cpuInfo().avx512f) expect(auto.backend).toBe('avx512f');
+  expect({ ...auto, backend: '' }).toEqual({ ...avx2, backend: '' });
 });
 
 test('with VAE_DISABLE_AVX2=1 the portable kernels train the same model (to rounding)', () => {

@@ -1,8 +1,9 @@
 // The SIMD matrix multiply against its scalar twin and the plain triple loop.
 import { binding, ops, randomArray } from './helpers/native';
 
-const AUTO = 0, SCALAR = 1, AVX2 = 2, REFERENCE = 3;
-const hasAvx2 = binding.cpuInfo().avx2Fma;
+const AUTO = 0, SCALAR = 1, AVX2 = 2, REFERENCE = 3, AVX512 = 4;
+const hasAvx2 = binding.cpuInfo().avx2Fma, hasAvx512 = binding.cpuInfo().avx512f;
+const sameBits = (a: Float32Array, b: Float32Array) => Buffer.from(a.buffer).equals(Buffer.from(b.buffer));
 
 interface Case { ta: number; tb: number; M: number; N: number; K: number; alpha: number; beta: number; pad: number }
 
@@ -51,7 +52,12 @@ describe('sgemm', () => {
     (_name, c) => {
       const want = run(c, REFERENCE, 1, 5);
       expect(maxScaledError(run(c, SCALAR, 1, 5), want, c.K)).toBeLessThan(1e-6);
-      if (hasAvx2) expect(maxScaledError(run(c, AVX2, 1, 5), want, c.K)).toBeLessThan(1e-6);
+      if (hasAvx2) {
+        const avx2 = run(c, AVX2, 1, 5);
+        expect(maxScaledError(avx2, want, c.K)).toBeLessThan(1e-6);
+        // The AVX-512 micro-kernel does the same multiply-adds in the same order.
+        if (hasAvx512) expect(sameBits(run(c, AVX512, 1, 5), avx2)).toBe(true);
+      }
       expect(run(c, AUTO, 2, 5).some(Number.isNaN)).toBe(false);
     },
   );
@@ -59,7 +65,7 @@ describe('sgemm', () => {
   test('results are bit-identical for 1 and 2 threads', () => {
     for (const c of cases.filter((x) => x.M * x.N * x.K > 1e6)) {
       const one = run(c, AUTO, 1, 9), two = run(c, AUTO, 2, 9);
-      expect(Buffer.from(two.buffer).equals(Buffer.from(one.buffer))).toBe(true);
+      expect(sameBits(two, one)).toBe(true);
     }
   });
 
@@ -81,6 +87,7 @@ describe('sgemm', () => {
       if (useMask) for (let i = 0; i < mask.length; i++) if (!(mask[i] > 0)) expect(want[i]).toBe(0);
       expect(maxScaledError(runWith(SCALAR, 1), want, K)).toBeLessThan(1e-6);
       if (hasAvx2) expect(maxScaledError(runWith(AVX2, 2), want, K)).toBeLessThan(1e-6);
+      if (hasAvx512) expect(sameBits(runWith(AVX512, 2), runWith(AVX2, 1))).toBe(true);
     }
   });
 
@@ -103,22 +110,22 @@ describe('sgemm', () => {
       for (const prepack of [SHALLOW, DEEP]) {
         expect(maxScaledError(prepacked(ta, tb, M, N, K, SCALAR, 1, prepack, epilogue), want, K)).toBeLessThan(1e-6);
         if (hasAvx2) expect(maxScaledError(prepacked(ta, tb, M, N, K, AVX2, 2, prepack, epilogue), want, K)).toBeLessThan(1e-6);
+        if (hasAvx512) expect(sameBits(prepacked(ta, tb, M, N, K, AVX512, 2, prepack, epilogue), prepacked(ta, tb, M, N, K, AVX2, 1, prepack, epilogue))).toBe(true);
       }
     }
   });
 
   test('shallow prepacked B gives the bits of an unpacked one; deep ones are the same for any thread count', () => {
     // Training relies on the first: which of the two a forward product uses depends on the rows per thread.
-    const same = (a: Float32Array, b: Float32Array) => Buffer.from(a.buffer).equals(Buffer.from(b.buffer));
     for (const [ta, tb, M, N, K] of packedShapes) {
       const plain = prepacked(ta, tb, M, N, K, AUTO, 1, NONE, true);
-      expect(same(prepacked(ta, tb, M, N, K, AUTO, 1, SHALLOW, true), plain)).toBe(true);
-      expect(same(prepacked(ta, tb, M, N, K, AUTO, 2, SHALLOW, true), plain)).toBe(true);
+      expect(sameBits(prepacked(ta, tb, M, N, K, AUTO, 1, SHALLOW, true), plain)).toBe(true);
+      expect(sameBits(prepacked(ta, tb, M, N, K, AUTO, 2, SHALLOW, true), plain)).toBe(true);
       const deep = prepacked(ta, tb, M, N, K, AUTO, 1, DEEP, true);
-      for (const threads of [2, 3]) expect(same(prepacked(ta, tb, M, N, K, AUTO, threads, DEEP, true), deep)).toBe(true);
+      for (const threads of [2, 3]) expect(sameBits(prepacked(ta, tb, M, N, K, AUTO, threads, DEEP, true), deep)).toBe(true);
     }
     // More than one K block: the deep blocking really is another summation order.
-    expect(same(prepacked(0, 0, 37, 400, 784, AUTO, 1, DEEP, false), prepacked(0, 0, 37, 400, 784, AUTO, 1, SHALLOW, false))).toBe(false);
+    expect(sameBits(prepacked(0, 0, 37, 400, 784, AUTO, 1, DEEP, false), prepacked(0, 0, 37, 400, 784, AUTO, 1, SHALLOW, false))).toBe(false);
   });
 
   test('rejects buffers too small for the shape instead of overrunning them', () => {

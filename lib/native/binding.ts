@@ -68,7 +68,8 @@ export interface NativeModel {
 
 export interface NativeOps {
   /**
-   * backend: 0 auto, 1 scalar, 2 avx2, 3 reference triple loop. Optional fused epilogue, in order:
+   * backend: 0 auto, 1 scalar, 2 avx2, 3 reference triple loop, 4 avx512 (bit-identical to avx2).
+   * Optional fused epilogue, in order:
    * + bias[j], relu (1), then zero where reluOut (shaped like C, row stride ldc) is <= 0.
    * prepack: 0 reads B; 1 (shallow) or 2 (deep K blocks) packs op(B) first, as the model's layers do.
    */
@@ -118,7 +119,7 @@ export interface NativeOps {
 export interface NativeBinding {
   NativeModel: new (config: NativeModelConfig) => NativeModel;
   ops: NativeOps;
-  cpuInfo(): { avx2Fma: boolean; gemmBackend: string; hardwareThreads: number };
+  cpuInfo(): { avx2Fma: boolean; avx512f: boolean; gemmBackend: string; hardwareThreads: number };
 }
 
 /** The package root: the nearest directory above this file with our package.json. */

@@ -18,7 +18,7 @@ Napi::Value undefined(const Napi::CallbackInfo& info) { return info.Env().Undefi
 
 // sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads, backend
 //       [, bias | null, relu, reluOut | null, prepack])
-// backend: 0 auto, 1 scalar, 2 avx2, 3 reference triple loop. The optional
+// backend: 0 auto, 1 scalar, 2 avx2, 3 reference triple loop, 4 avx512. The optional
 // epilogue: bias [N], relu (0/1), reluOut (relu backward mask shaped like C).
 // prepack: 0 reads B, 1 or 2 packs op(B) first with Shallow or Deep K blocks
 // and multiplies with the packed copy (as the model's layers do).
@@ -32,7 +32,7 @@ Napi::Value sgemm(const Napi::CallbackInfo& info) {
       !get_number(info, 5, "alpha", &alpha) || !get_int(info, 7, "lda", 1, kMax, &lda) ||
       !get_int(info, 9, "ldb", 1, kMax, &ldb) || !get_number(info, 10, "beta", &beta) ||
       !get_int(info, 12, "ldc", 1, kMax, &ldc) || !get_int(info, 13, "threads", 1, 1024, &threads) ||
-      !get_int(info, 14, "backend", 0, 3, &backend))
+      !get_int(info, 14, "backend", 0, 4, &backend))
     return undefined(info);
   // Stored shapes: A is [M,K] (or [K,M] transposed), B is [K,N] (or [N,K]).
   const int64_t a_rows = ta ? K : M, a_cols = ta ? M : K, b_rows = tb ? N : K, b_cols = tb ? K : N;
@@ -63,6 +63,10 @@ Napi::Value sgemm(const Napi::CallbackInfo& info) {
     throw_error(info.Env(), "ERR_INVALID_ARGUMENT", "this CPU has no AVX2/FMA (or the OS does not enable it)");
     return undefined(info);
   }
+  if (backend == 4 && !vae::cpu_has_avx512f()) {
+    throw_error(info.Env(), "ERR_INVALID_ARGUMENT", "this CPU has no AVX-512F (or the OS does not enable it)");
+    return undefined(info);
+  }
   vae::PackedMatrix packed;
   if (prepack != 0 && backend != 3) {
     packed.pack(g.B, g.ldb, g.trans_b, g.K, g.N, prepack == 2 ? vae::KBlocking::Deep : vae::KBlocking::Shallow);
@@ -70,7 +74,10 @@ Napi::Value sgemm(const Napi::CallbackInfo& info) {
   }
   if (backend == 3) vae::sgemm_reference(g);
   else vae::sgemm(g, static_cast<int>(threads),
-                  backend == 1 ? vae::GemmBackend::Scalar : backend == 2 ? vae::GemmBackend::Avx2 : vae::GemmBackend::Auto);
+                  backend == 1   ? vae::GemmBackend::Scalar
+                  : backend == 2 ? vae::GemmBackend::Avx2
+                  : backend == 4 ? vae::GemmBackend::Avx512
+                                 : vae::GemmBackend::Auto);
   return undefined(info);
 }
 
@@ -316,6 +323,7 @@ Napi::Value fma_peak(const Napi::CallbackInfo& info) {
 Napi::Value cpu_info(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(info.Env());
   o.Set("avx2Fma", Napi::Boolean::New(info.Env(), vae::cpu_has_avx2_fma()));
+  o.Set("avx512f", Napi::Boolean::New(info.Env(), vae::cpu_has_avx512f()));
   o.Set("gemmBackend", Napi::String::New(info.Env(), vae::gemm_backend_name()));
   o.Set("hardwareThreads", Napi::Number::New(info.Env(), vae::hardware_threads()));
   return o;

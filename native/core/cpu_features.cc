@@ -58,8 +58,13 @@ CpuFeatures detect() {
   if (osxsave) {
     const uint64_t xcr0 = read_xcr0();
     f.os_saves_ymm = (xcr0 & 0x6) == 0x6;  // bit 1 SSE state, bit 2 AVX (upper YMM) state
+    // bits 5-7: opmask, upper halves of ZMM0-15, ZMM16-31
+    f.os_saves_zmm = f.os_saves_ymm && (xcr0 & 0xE0) == 0xE0;
   }
-  if (cpuid(7, 0, r)) f.avx2 = (r[1] >> 5) & 1;
+  if (cpuid(7, 0, r)) {
+    f.avx2 = (r[1] >> 5) & 1;
+    f.avx512f = (r[1] >> 16) & 1;
+  }
 #endif
   return f;
 }
@@ -71,12 +76,29 @@ const CpuFeatures& cpu_features() {
   return features;
 }
 
+namespace {
+
+bool disabled_by_env(const char* name) {
+  const char* value = std::getenv(name);
+  return value && value[0] && value[0] != '0';
+}
+
+}  // namespace
+
 bool cpu_has_avx2_fma() {
   static const bool usable = [] {
-    const char* disable = std::getenv("VAE_DISABLE_AVX2");
-    if (disable && disable[0] && disable[0] != '0') return false;
+    if (disabled_by_env("VAE_DISABLE_AVX2")) return false;
     const CpuFeatures& f = cpu_features();
     return f.avx && f.avx2 && f.fma && f.os_saves_ymm;
+  }();
+  return usable;
+}
+
+bool cpu_has_avx512f() {
+  static const bool usable = [] {
+    if (!cpu_has_avx2_fma() || disabled_by_env("VAE_DISABLE_AVX512")) return false;
+    const CpuFeatures& f = cpu_features();
+    return f.avx512f && f.os_saves_zmm;
   }();
   return usable;
 }

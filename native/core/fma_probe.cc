@@ -47,6 +47,7 @@ VAE_INLINE float fma_round(float seed) {
 
 #if VAE_SIMD_X86
 VAE_TARGET_AVX2 VAE_FLATTEN float fma_round_avx2(float seed) { return fma_round<simd::Avx2Ops>(seed); }
+VAE_TARGET_AVX512 VAE_FLATTEN float fma_round_avx512(float seed) { return fma_round<simd::Avx512Ops>(seed); }
 #endif
 
 VAE_FLATTEN float fma_round_portable(float seed) { return fma_round<simd::PortableOps>(seed); }
@@ -57,19 +58,26 @@ constexpr double flops_per_round() {
   return 2.0 * kChains * Ops::kLanes * kItersPerRound;
 }
 
-// Runs rounds until `deadline`; returns the FLOPs done.
+// Runs rounds until `deadline` with the widest FMA the matrix multiply uses;
+// returns the FLOPs done.
 double run_until(std::chrono::steady_clock::time_point deadline, float* sink) {
-  const bool avx2 = cpu_has_avx2_fma();
+  const bool avx512 = cpu_has_avx512f(), avx2 = cpu_has_avx2_fma();
   double flops = 0.0;
   float s = 1.0f;
   do {
 #if VAE_SIMD_X86
+    if (avx512) {
+      s = fma_round_avx512(s);
+      flops += flops_per_round<simd::Avx512Ops>();
+      continue;
+    }
     if (avx2) {
       s = fma_round_avx2(s);
       flops += flops_per_round<simd::Avx2Ops>();
       continue;
     }
 #else
+    (void)avx512;
     (void)avx2;
 #endif
     s = fma_round_portable(s);

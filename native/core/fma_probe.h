@@ -3,9 +3,10 @@
 
 namespace vae {
 
-// Runs independent FMA chains (AVX2+FMA when available, else portable code) on
-// `threads` threads at once for about `seconds` and returns the total
-// GFLOP/s (2 FLOP per FMA lane). threads is capped at hardware_threads().
+// Runs independent FMA chains, with the widest FMA the matrix multiply uses
+// (AVX-512F, AVX2+FMA, else portable code), on `threads` threads at once for
+// about `seconds` and returns the total GFLOP/s (2 FLOP per FMA lane). threads
+// is capped at hardware_threads().
 double measure_fma_peak_gflops(int threads, double seconds);
 
 }  // namespace vae

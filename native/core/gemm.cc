@@ -15,7 +15,8 @@
 // be read in place instead (read_a_in_place).
 //
 // The kernels are templates over a SIMD ops struct (simd.h) and are written
-// once; each backend is one flattened entry point (AVX2+FMA or portable C++).
+// once; each backend is one flattened entry point (AVX2+FMA or portable C++;
+// the AVX-512 one packs with the AVX2 ops and runs the Avx512Ops micro-kernel).
 //
 // Determinism: the K blocking depends only on K (and, for a prepacked B, on
 // its KBlocking), tiles sit on a global
@@ -374,6 +375,17 @@ VAE_TARGET_AVX2 VAE_FLATTEN VAE_NOINLINE void run_tiles(simd::Avx2Ops, int tiles
     column_of_tiles<simd::Avx2Ops, Rows, false>(tiles, kc, a, lda, b, b_stride, c, ldc, e, bias, mask);
   }
 }
+template <int Rows>
+VAE_TARGET_AVX512 VAE_FLATTEN VAE_NOINLINE void run_tiles(simd::Avx512Ops, int tiles, int kc, const float* a,
+                                                          long lda, const float* b, long b_stride,
+                                                          float* c, long ldc, const Epilogue& e,
+                                                          const float* bias, const float* mask) {
+  if (lda == 0) {
+    column_of_tiles<simd::Avx512Ops, Rows, true>(tiles, kc, a, 0, b, b_stride, c, ldc, e, bias, mask);
+  } else {
+    column_of_tiles<simd::Avx512Ops, Rows, false>(tiles, kc, a, lda, b, b_stride, c, ldc, e, bias, mask);
+  }
+}
 #endif
 
 // A tile of mr (1..kMR) full-width rows; lda as in micro_kernel. With mr ==
@@ -422,7 +434,8 @@ VAE_INLINE void edge_tile(int kc, const float* a, long lda, const float* b, long
 }
 
 // One thread's region of C. packed_a holds kMC*kc floats, packed_b kc*round_up(nc, kNR).
-template <class Ops>
+// Ops packs; TileOps runs the micro-kernel.
+template <class Ops, class TileOps = Ops>
 VAE_INLINE void compute_region(const Problem& p, const Region& r, float* packed_a, float* packed_b) {
   const bool prepacked_b = p.packed_b != nullptr;
   const bool pack_whole_b = !prepacked_b && !read_b_in_place(p.b, r.m1 - r.m0);
@@ -485,7 +498,7 @@ VAE_INLINE void compute_region(const Problem& p, const Region& r, float* packed_
           // ragged bottom tile, or each tile of a narrow panel.
           const int whole_tiles = nr == kNR ? mc / kMR : 0;
           if (whole_tiles) {
-            rows_tile<Ops>(kMR, kc, a_panel(0), lda, b_panel, b_stride, p.c + c_offset(0), p.ldc, e, tile_bias,
+            rows_tile<TileOps>(kMR, kc, a_panel(0), lda, b_panel, b_stride, p.c + c_offset(0), p.ldc, e, tile_bias,
                            relu_out ? relu_out + c_offset(0) : nullptr, whole_tiles);
           }
           for (int ir = whole_tiles * kMR; ir < mc; ir += kMR) {
@@ -493,9 +506,9 @@ VAE_INLINE void compute_region(const Problem& p, const Region& r, float* packed_
             float* c = p.c + c_offset(ir);
             const float* mask = relu_out ? relu_out + c_offset(ir) : nullptr;
             if (nr == kNR) {
-              rows_tile<Ops>(mr, kc, a_panel(ir), lda, b_panel, b_stride, c, p.ldc, e, tile_bias, mask);
+              rows_tile<TileOps>(mr, kc, a_panel(ir), lda, b_panel, b_stride, c, p.ldc, e, tile_bias, mask);
             } else {
-              edge_tile<Ops>(kc, a_panel(ir), lda, b_panel, b_stride, c, p.ldc, mr, nr, e, tile_bias, mask);
+              edge_tile<TileOps>(kc, a_panel(ir), lda, b_panel, b_stride, c, p.ldc, mr, nr, e, tile_bias, mask);
             }
           }
         }
@@ -511,6 +524,10 @@ VAE_INLINE void compute_region(const Problem& p, const Region& r, float* packed_
 VAE_TARGET_AVX2 VAE_FLATTEN void compute_region_avx2(const Problem& p, const Region& r,
                                                      float* packed_a, float* packed_b) {
   compute_region<simd::Avx2Ops>(p, r, packed_a, packed_b);
+}
+VAE_TARGET_AVX512 VAE_FLATTEN void compute_region_avx512(const Problem& p, const Region& r,
+                                                         float* packed_a, float* packed_b) {
+  compute_region<simd::Avx2Ops, simd::Avx512Ops>(p, r, packed_a, packed_b);
 }
 #endif
 
@@ -592,9 +609,16 @@ bool use_avx2(GemmBackend backend) {
 #endif
 }
 
+// The backend that runs: the one asked for, or the next narrower the CPU has.
+GemmBackend resolve_backend(GemmBackend backend) {
+  if (!use_avx2(backend)) return GemmBackend::Scalar;
+  if (backend == GemmBackend::Avx2 || !cpu_has_avx512f()) return GemmBackend::Avx2;
+  return GemmBackend::Avx512;
+}
+
 struct GemmJob {
   Problem problem;
-  bool avx2;
+  GemmBackend backend;  // resolved: Scalar, Avx2 or Avx512
   int tm, tn;
 
   void operator()(int task, int /*n_tasks*/) const {
@@ -612,10 +636,8 @@ struct GemmJob {
     float* packed_a = buffers.a.get(kc * kMC + kPackSlack);
     float* packed_b = buffers.b.get(kc * round_up(std::min(kNC, r.n1 - r.n0), kNR));
 #if VAE_SIMD_X86
-    if (avx2) {
-      compute_region_avx2(problem, r, packed_a, packed_b);
-      return;
-    }
+    if (backend == GemmBackend::Avx512) return compute_region_avx512(problem, r, packed_a, packed_b);
+    if (backend == GemmBackend::Avx2) return compute_region_avx2(problem, r, packed_a, packed_b);
 #endif
     compute_region_portable(problem, r, packed_a, packed_b);
   }
@@ -752,7 +774,7 @@ void sgemm(const GemmArgs& g, int threads, GemmBackend backend) {
   const bool packed_fits = g.packed_b && g.packed_b->K() == g.K && g.packed_b->N() >= g.N;
   p.packed_b = packed_fits ? g.packed_b : nullptr;
   p.kc = p.packed_b ? p.packed_b->block_depth() : k_block_depth(g.K, kKC);
-  job.avx2 = use_avx2(backend);
+  job.backend = resolve_backend(backend);
 
   ThreadPool& pool = ThreadPool::shared();
   const double flops = 2.0 * g.M * g.N * g.K;
@@ -790,6 +812,12 @@ void sgemm_reference(const GemmArgs& g) {
   }
 }
 
-const char* gemm_backend_name() { return use_avx2(GemmBackend::Auto) ? "avx2-fma" : "scalar"; }
+const char* gemm_backend_name() {
+  switch (resolve_backend(GemmBackend::Auto)) {
+    case GemmBackend::Avx512: return "avx512f";
+    case GemmBackend::Avx2: return "avx2-fma";
+    default: return "scalar";
+  }
+}
 
 }  // namespace vae

@@ -86,7 +86,10 @@ class PackedMatrix {
   int K_ = 0, N_ = 0, kc_ = 0, padded_n_ = 0;
 };
 
-enum class GemmBackend { Auto, Scalar, Avx2 };
+// Avx512 is the AVX2 backend with an AVX-512F micro-kernel (bit-identical
+// results, fewer instructions per multiply-add); Auto picks the widest the CPU
+// and OS support (see cpu_has_avx512f, cpu_has_avx2_fma).
+enum class GemmBackend { Auto, Scalar, Avx2, Avx512 };
 
 // Optional elementwise function applied to C after the bias (fused epilogue).
 enum class GemmActivation { None, Relu };
@@ -115,8 +118,8 @@ struct GemmArgs {
 };
 
 // Multi-threaded on the shared pool with at most `threads` threads (small
-// problems run on the calling thread). GemmBackend::Avx2 on a CPU without
-// AVX2+FMA falls back to Scalar. Safe to call concurrently from several threads.
+// problems run on the calling thread). A backend the CPU lacks falls back to
+// the next narrower one (Avx512 to Avx2 to Scalar). Safe to call concurrently from several threads.
 void sgemm(const GemmArgs& g, int threads, GemmBackend backend = GemmBackend::Auto);
 
 // The plain triple loop (double accumulation): the oracle in tests. Honours
@@ -125,8 +128,10 @@ void sgemm_reference(const GemmArgs& g);
 
 // True when the CPU has AVX2 and FMA and the OS saves YMM state (XGETBV).
 bool cpu_has_avx2_fma();
+// True when it also has AVX-512F and the OS saves ZMM state.
+bool cpu_has_avx512f();
 
-// Name of the backend Auto selects ("avx2-fma" or "scalar").
+// Name of the backend Auto selects ("avx512f", "avx2-fma" or "scalar").
 const char* gemm_backend_name();
 
 }  // namespace vae
