@@ -151,30 +151,27 @@ describe('VAE_NODE_BINARY', () => {
   });
 });
 
+// Trains the trainScript model in a fresh process, with `variable` set to 1 or unset, and
+// returns what it reports (the gemm backend's name, losses, encodings).
+function trainWith(variable: string, disable: boolean, report: string): Record<string, unknown> & { backend: string } {
+  const out = runNode(trainScript(`JSON.stringify({ backend: loadBinding().cpuInfo().gemmBackend, ${report} })`), {
+    env: { [variable]: disable ? '1' : undefined },
+  });
+  expect(out.stderr).toBe('');
+  return JSON.parse(out.stdout);
+}
+
 test('with VAE_DISABLE_AVX512=1 the AVX2 micro-kernel trains the same model bit for bit', () => {
-  const script = trainScript(
-    "JSON.stringify({ backend: loadBinding().cpuInfo().gemmBackend, loss: h.map((e) => e.loss), mean: Array.from(vae.encodeMean(x)), out: Array.from(vae.decode(vae.encodeMean(x.subarray(0, 300)))) })",
-  );
-  const run = (disable: boolean) => {
-    const out = runNode(script, { env: { VAE_DISABLE_AVX512: disable ? '1' : undefined } });
-    expect(out.stderr).toBe('');
-    return JSON.parse(out.stdout) as { backend: string };
-  };
-  const avx2 = run(true), auto = run(false);
+  const report = 'loss: h.map((e) => e.loss), mean: Array.from(vae.encodeMean(x)), out: Array.from(vae.decode(vae.encodeMean(x.subarray(0, 300))))';
+  const avx2 = trainWith('VAE_DISABLE_AVX512', true, report), auto = trainWith('VAE_DISABLE_AVX512', false, report);
   if (binding.cpuInfo().avx2Fma) expect(avx2.backend).toBe('avx2-fma');
   if (binding.cpuInfo().avx512f) expect(auto.backend).toBe('avx512f');
   expect({ ...auto, backend: '' }).toEqual({ ...avx2, backend: '' });
 });
 
 test('with VAE_DISABLE_AVX2=1 the portable kernels train the same model (to rounding)', () => {
-  const script = trainScript(
-    "JSON.stringify({ backend: loadBinding().cpuInfo().gemmBackend, loss: h[1].loss, mean: Array.from(vae.encodeMean(x.subarray(0, 300))) })",
-  );
-  const run = (disable: boolean) => {
-    const out = runNode(script, { env: { VAE_DISABLE_AVX2: disable ? '1' : undefined } });
-    expect(out.stderr).toBe('');
-    return JSON.parse(out.stdout) as { backend: string; loss: number; mean: number[] };
-  };
+  const report = 'loss: h[1].loss, mean: Array.from(vae.encodeMean(x.subarray(0, 300)))';
+  const run = (disable: boolean) => trainWith('VAE_DISABLE_AVX2', disable, report) as { backend: string; loss: number; mean: number[] };
   const portable = run(true), auto = run(false);
   expect(portable.backend).toBe('scalar');
   expect(Math.abs(portable.loss - auto.loss)).toBeLessThan(1e-3 * Math.abs(auto.loss));

@@ -353,38 +353,36 @@ VAE_INLINE void column_of_tiles(int tiles, int kc, const float* a, long lda, con
 // inlined into the (huge, flattened) region loop: as a small function of its
 // own the 12 accumulators get registers without spills. It runs a whole
 // column of tiles per call, so the call's own cost is paid once per column.
+// Each backend's overload (below) only adds its target attribute.
+template <class Ops, int Rows>
+VAE_INLINE void run_tiles_body(int tiles, int kc, const float* a, long lda, const float* b, long b_stride, float* c,
+                               long ldc, const Epilogue& e, const float* bias, const float* mask) {
+  if (lda == 0) {
+    column_of_tiles<Ops, Rows, true>(tiles, kc, a, 0, b, b_stride, c, ldc, e, bias, mask);
+  } else {
+    column_of_tiles<Ops, Rows, false>(tiles, kc, a, lda, b, b_stride, c, ldc, e, bias, mask);
+  }
+}
 template <int Rows>
 VAE_FLATTEN VAE_NOINLINE void run_tiles(simd::PortableOps, int tiles, int kc, const float* a, long lda,
                                         const float* b, long b_stride, float* c, long ldc,
                                         const Epilogue& e, const float* bias, const float* mask) {
-  if (lda == 0) {
-    column_of_tiles<simd::PortableOps, Rows, true>(tiles, kc, a, 0, b, b_stride, c, ldc, e, bias, mask);
-  } else {
-    column_of_tiles<simd::PortableOps, Rows, false>(tiles, kc, a, lda, b, b_stride, c, ldc, e, bias, mask);
-  }
+  run_tiles_body<simd::PortableOps, Rows>(tiles, kc, a, lda, b, b_stride, c, ldc, e, bias, mask);
 }
 #if VAE_SIMD_X86
 template <int Rows>
 VAE_TARGET_AVX2 VAE_FLATTEN VAE_NOINLINE void run_tiles(simd::Avx2Ops, int tiles, int kc, const float* a,
-                                                        long lda, const float* b, long b_stride,
-                                                        float* c, long ldc, const Epilogue& e,
-                                                        const float* bias, const float* mask) {
-  if (lda == 0) {
-    column_of_tiles<simd::Avx2Ops, Rows, true>(tiles, kc, a, 0, b, b_stride, c, ldc, e, bias, mask);
-  } else {
-    column_of_tiles<simd::Avx2Ops, Rows, false>(tiles, kc, a, lda, b, b_stride, c, ldc, e, bias, mask);
-  }
+                                                        long lda, const float* b, long b_stride, float* c,
+                                                        long ldc, const Epilogue& e, const float* bias,
+                                                        const float* mask) {
+  run_tiles_body<simd::Avx2Ops, Rows>(tiles, kc, a, lda, b, b_stride, c, ldc, e, bias, mask);
 }
 template <int Rows>
 VAE_TARGET_AVX512 VAE_FLATTEN VAE_NOINLINE void run_tiles(simd::Avx512Ops, int tiles, int kc, const float* a,
-                                                          long lda, const float* b, long b_stride,
-                                                          float* c, long ldc, const Epilogue& e,
-                                                          const float* bias, const float* mask) {
-  if (lda == 0) {
-    column_of_tiles<simd::Avx512Ops, Rows, true>(tiles, kc, a, 0, b, b_stride, c, ldc, e, bias, mask);
-  } else {
-    column_of_tiles<simd::Avx512Ops, Rows, false>(tiles, kc, a, lda, b, b_stride, c, ldc, e, bias, mask);
-  }
+                                                          long lda, const float* b, long b_stride, float* c,
+                                                          long ldc, const Epilogue& e, const float* bias,
+                                                          const float* mask) {
+  run_tiles_body<simd::Avx512Ops, Rows>(tiles, kc, a, lda, b, b_stride, c, ldc, e, bias, mask);
 }
 #endif
 
