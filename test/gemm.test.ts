@@ -1,9 +1,9 @@
 // The SIMD matrix multiply against its scalar twin and the plain triple loop.
+import { sameBits } from './helpers/buffers';
 import { binding, ops, randomArray } from './helpers/native';
 
 const AUTO = 0, SCALAR = 1, AVX2 = 2, REFERENCE = 3, AVX512 = 4;
 const hasAvx2 = binding.cpuInfo().avx2Fma, hasAvx512 = binding.cpuInfo().avx512f;
-const sameBits = (a: Float32Array, b: Float32Array) => Buffer.from(a.buffer).equals(Buffer.from(b.buffer));
 
 interface Case { ta: number; tb: number; M: number; N: number; K: number; alpha: number; beta: number; pad: number }
 

@@ -1,6 +1,7 @@
 // Finite-difference checks of every op's backward pass, and of the whole model's loss.
 import { ACTIVATIONS } from '../lib/model/types';
 import { binding, dot, expectGradientsClose, ops, randomArray, randomNormal } from './helpers/native';
+import { sameBits } from './helpers/buffers';
 
 describe('dense layer', () => {
   const B = 3, K = 5, N = 4;
@@ -182,7 +183,7 @@ describe('Adam', () => {
       ops.adamUpdate(p, g, m, v, hyper, 7, threads);
       return p;
     };
-    expect(Buffer.from(run(2).buffer).equals(Buffer.from(run(1).buffer))).toBe(true);
+    expect(sameBits(run(2), run(1))).toBe(true);
   });
 });
 
@@ -253,7 +254,7 @@ describe('training keeps its packed weights current', () => {
       const lossTrained = trained.lossAndGradients(x, n, eps, gradsTrained);
       const lossFresh = fresh.lossAndGradients(x, n, eps, gradsFresh);
       expect(Array.from(lossTrained)).toEqual(Array.from(lossFresh));
-      expect(Buffer.from(gradsTrained.buffer).equals(Buffer.from(gradsFresh.buffer))).toBe(true);
+      expect(sameBits(gradsTrained, gradsFresh)).toBe(true);
     }
   });
 });
@@ -288,7 +289,7 @@ describe('a cancelled training call', () => {
       }
       const b = new Float32Array(split.paramCount);
       split.copyParams(b);
-      expect(Buffer.from(a.buffer).equals(Buffer.from(b.buffer))).toBe(true);
+      expect(sameBits(a, b)).toBe(true);
       stoppedMidway ||= done > 0 && done < batches;
     }
     expect(stoppedMidway).toBe(true);

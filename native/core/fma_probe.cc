@@ -6,7 +6,7 @@
 #include <thread>
 #include <vector>
 
-#include "cpu_features.h"
+#include "gemm.h"
 #include "simd.h"
 #include "thread_pool.h"
 
@@ -58,27 +58,26 @@ constexpr double flops_per_round() {
   return 2.0 * kChains * Ops::kLanes * kItersPerRound;
 }
 
-// Runs rounds until `deadline` with the widest FMA the matrix multiply uses;
+// Runs rounds until `deadline` with the FMA of the matrix multiply's backend;
 // returns the FLOPs done.
 double run_until(std::chrono::steady_clock::time_point deadline, float* sink) {
-  const bool avx512 = cpu_has_avx512f(), avx2 = cpu_has_avx2_fma();
+  const GemmBackend backend = gemm_auto_backend();
   double flops = 0.0;
   float s = 1.0f;
   do {
 #if VAE_SIMD_X86
-    if (avx512) {
+    if (backend == GemmBackend::Avx512) {
       s = fma_round_avx512(s);
       flops += flops_per_round<simd::Avx512Ops>();
       continue;
     }
-    if (avx2) {
+    if (backend == GemmBackend::Avx2) {
       s = fma_round_avx2(s);
       flops += flops_per_round<simd::Avx2Ops>();
       continue;
     }
 #else
-    (void)avx512;
-    (void)avx2;
+    (void)backend;
 #endif
     s = fma_round_portable(s);
     flops += flops_per_round<simd::PortableOps>();

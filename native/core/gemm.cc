@@ -497,7 +497,7 @@ VAE_INLINE void compute_region(const Problem& p, const Region& r, float* packed_
           const int whole_tiles = nr == kNR ? mc / kMR : 0;
           if (whole_tiles) {
             rows_tile<TileOps>(kMR, kc, a_panel(0), lda, b_panel, b_stride, p.c + c_offset(0), p.ldc, e, tile_bias,
-                           relu_out ? relu_out + c_offset(0) : nullptr, whole_tiles);
+                               relu_out ? relu_out + c_offset(0) : nullptr, whole_tiles);
           }
           for (int ir = whole_tiles * kMR; ir < mc; ir += kMR) {
             const int mr = std::min(kMR, mc - ir);
@@ -810,8 +810,10 @@ void sgemm_reference(const GemmArgs& g) {
   }
 }
 
+GemmBackend gemm_auto_backend() { return resolve_backend(GemmBackend::Auto); }
+
 const char* gemm_backend_name() {
-  switch (resolve_backend(GemmBackend::Auto)) {
+  switch (gemm_auto_backend()) {
     case GemmBackend::Avx512: return "avx512f";
     case GemmBackend::Avx2: return "avx2-fma";
     default: return "scalar";

@@ -119,7 +119,8 @@ struct GemmArgs {
 
 // Multi-threaded on the shared pool with at most `threads` threads (small
 // problems run on the calling thread). A backend the CPU lacks falls back to
-// the next narrower one (Avx512 to Avx2 to Scalar). Safe to call concurrently from several threads.
+// the next narrower one (Avx512 to Avx2 to Scalar). Safe to call concurrently
+// from several threads.
 void sgemm(const GemmArgs& g, int threads, GemmBackend backend = GemmBackend::Auto);
 
 // The plain triple loop (double accumulation): the oracle in tests. Honours
@@ -131,7 +132,9 @@ bool cpu_has_avx2_fma();
 // True when it also has AVX-512F and the OS saves ZMM state.
 bool cpu_has_avx512f();
 
-// Name of the backend Auto selects ("avx512f", "avx2-fma" or "scalar").
+// The backend Auto selects on this machine (Avx512, Avx2 or Scalar), and its
+// name ("avx512f", "avx2-fma" or "scalar").
+GemmBackend gemm_auto_backend();
 const char* gemm_backend_name();
 
 }  // namespace vae

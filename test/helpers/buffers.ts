@@ -10,3 +10,8 @@ export function resizableCopy(values: Float32Array): { buffer: ResizableArrayBuf
   array.set(values);
   return { buffer, array };
 }
+
+/** True when two typed arrays hold the same bits (their own bytes only, whatever buffer they view). */
+export function sameBits(a: ArrayBufferView, b: ArrayBufferView): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+}
